@@ -1,0 +1,35 @@
+# avqa: MUSIC-AVQA audio-visual question answering as a Snakemake DAG (see README.md and ../shared/design.md).
+# Rules are thin: inputs, outputs, params, resources, log; the work is `python -m avqa <command>`.
+from snakemake.utils import min_version, validate
+
+from avqa import workflow as W
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+W.check_config(config)
+
+
+wildcard_constraints:
+    split="train|val|test",
+    encoder="clip_rn50|vggish",
+    shard=r"shard\d+",
+    method="avg|stride",
+    seed=r"\d+",
+
+
+include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/annotations.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    input:
+        expand("results/{table}.csv", table=config["tables"]),
