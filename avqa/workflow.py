@@ -143,3 +143,8 @@ def table_variants(config: dict, table: str) -> list[str]:
 def table_runs(config: dict, table: str) -> list[str]:
     """The run directories behind one table: every variant x every seed."""
     return [run_dir(config, v, s) for v in table_variants(config, table) for s in config["seeds"]]
+
+
+def table_args(config: dict, table: str) -> str:
+    """The `python -m avqa table` arguments: every run directory of the table (grouped there by variant)."""
+    return "--runs " + " ".join(table_runs(config, table))
