@@ -4,8 +4,15 @@ Reads both the original release and `json_update`: a JSON list of records with e
 question_id, type, question_content, templ_values, question_deleted, anser (sic). `type` and `templ_values` are
 JSON-encoded strings and are parsed as JSON (never eval'd). Placeholders in the template are filled in order
 from templ_values; the template quirks (a full-width '？', trailing spaces) are normalised in the filled
-question, while `template` keeps the file's string. Records with question_deleted != 0 are dropped (logged):
-json_update has none, the flag marks questions the dataset authors withdrew.
+question, while `template` keeps the file's string.
+
+question_deleted: every record of json_update's val and test files has 0 (the 9,129 test questions of the
+published per-type counts are all of them), so the flag only matters for other releases; a record with a
+non-zero flag was withdrawn by the dataset authors and is dropped with a warning giving the count.
+
+Duplicates: the original release repeats some question_ids with different answers (55 in its test file). Such an
+id cannot be scored, so it is an error unless `drop_conflicting_duplicates` (config
+`music_avqa.drop_conflicting_duplicates: true`) drops all its records. Exact repeats keep their first record.
 """
 from __future__ import annotations
 
@@ -54,10 +61,20 @@ def _read_json(path: Path) -> list:
 
 
 def _json_list(raw, what: str) -> list[str]:
-    value = json.loads(raw) if isinstance(raw, str) else raw
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {raw!r} is not valid JSON ({err.msg} at column {err.colno})") from err
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{what} must be a JSON-encoded list of strings, got {raw!r}")
     return value
+
+
+def _question_id(raw) -> int:
+    # ints in every release; a digit string is accepted, a float or bool would silently collide with another id
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
+        raise ValueError(f"question_id {raw!r} is not a non-negative integer")
+    return int(raw)
 
 
 def parse_record(record: dict) -> dict:
@@ -78,7 +95,7 @@ def parse_record(record: dict) -> dict:
         raise ValueError(f"answer {answer!r} is not in the 42-answer vocabulary")
     group, qtype = group_type
     return {
-        "question_id": int(record["question_id"]),
+        "question_id": _question_id(record["question_id"]),
         "video_id": str(record["video_id"]),
         "group": group,
         "type": qtype,
@@ -93,35 +110,35 @@ def parse_record(record: dict) -> dict:
 
 
 def _resolve_duplicates(rows: list[dict], path: Path, drop_conflicting: bool) -> list[dict]:
-    by_id: dict[int, list[dict]] = defaultdict(list)
+    """Keep one row per question_id; ids repeated with different answers raise, or are dropped entirely."""
+    answers: dict[int, set[str]] = defaultdict(set)
     for row in rows:
-        by_id[row["question_id"]].append(row)
-    conflicting = sorted(qid for qid, group in by_id.items() if len({r["answer"] for r in group}) > 1)
+        answers[row["question_id"]].add(row["answer"])
+    conflicting = sorted(qid for qid, seen in answers.items() if len(seen) > 1)
     if conflicting and not drop_conflicting:
         raise AnnotationError(
             f"{path}: {len(conflicting)} question_id(s) appear more than once with different answers "
             f"(first: {conflicting[:10]}); set music_avqa.drop_conflicting_duplicates: true in config.yaml "
-            f"(or pass --drop-conflicting-duplicates) to drop them")
+            f"(or pass --drop-conflicting-duplicates) to drop all their records")
     if conflicting:
-        logger.warning("%s: dropping %d question_ids that repeat with different answers: %s", path,
-                       len(conflicting), conflicting[:10])
-    exact = sum(len(group) - 1 for qid, group in by_id.items() if qid not in set(conflicting))
-    if exact:
-        logger.info("%s: %d exact duplicate record(s) (same question_id, same answer) kept once", path, exact)
+        logger.warning("%s: dropping all records of %d question_id(s) that repeat with different answers "
+                       "(first: %s)", path, len(conflicting), conflicting[:10])
     dropped = set(conflicting)
-    seen: set[int] = set()
-    kept = []
+    kept: dict[int, dict] = {}
     for row in rows:
-        qid = row["question_id"]
-        if qid in dropped or qid in seen:
-            continue
-        seen.add(qid)
-        kept.append(row)
-    return kept
+        if row["question_id"] not in dropped:
+            kept.setdefault(row["question_id"], row)  # first occurrence wins, file order is kept
+    exact = sum(1 for row in rows if row["question_id"] not in dropped) - len(kept)
+    if exact:
+        logger.warning("%s: %d exact duplicate record(s) (same question_id, same answer) kept once", path, exact)
+    return list(kept.values())
 
 
 def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False) -> pd.DataFrame:
-    """A MUSIC-AVQA JSON file as a DataFrame with the columns of results/annotations/{split}.parquet."""
+    """A MUSIC-AVQA JSON file as a DataFrame with the columns of results/annotations/{split}.parquet.
+
+    Raises AnnotationError naming the file, and the record (index, question_id) where one is at fault.
+    """
     path = Path(path)
     rows = []
     deleted = 0
@@ -135,7 +152,7 @@ def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False
         except (ValueError, TypeError) as err:
             raise AnnotationError(f"{path}: record {index} (question_id {qid}): {err}") from err
     if deleted:
-        logger.info("%s: %d record(s) marked question_deleted dropped", path, deleted)
+        logger.warning("%s: %d record(s) marked question_deleted dropped", path, deleted)
     rows = _resolve_duplicates(rows, path, drop_conflicting_duplicates)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     return table.astype({"question_id": "int64", "answer_idx": "int64"})

@@ -1,15 +1,17 @@
 """MUSIC-AVQA annotation parsing: the real files' counts and quirks, and a clear error for every fault."""
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
-import sys
+import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from avqa.annotations import COLUMNS, AnnotationError, fill_template, load_annotations
+from avqa.annotations import COLUMNS, AnnotationError, fill_template, load_annotations, register
 from avqa.vocab import ANSWER_TO_IDX, ANSWERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
@@ -58,7 +60,8 @@ def test_real_questions_are_filled_and_normalised(real_test):
     assert not real_test["question"].str.contains("？").any()
     assert (real_test["question"] == real_test["question"].str.strip()).all()
     assert real_test["question"].str.endswith("?").all()
-    assert real_test["template"].str.contains("？").any()  # the template keeps the file's quirk
+    assert real_test["template"].str.contains("？").any()  # the template keeps the file's quirks
+    assert real_test["template"].str.endswith(" ").any()
     assert real_test["answer"].isin(ANSWERS).all()
     assert (real_test["answer"].map(ANSWER_TO_IDX) == real_test["answer_idx"]).all()
     assert real_test["question_id"].is_unique
@@ -85,8 +88,14 @@ def test_fill_template_in_order_with_quirks():
         ([record(question_id=3, type='["Audio", "Location"]')], "question_id 3.*not one of the 9"),
         ([record(question_id=4, type="[Audio, Counting]")], "question_id 4"),
         ([record(question_id=5, templ_values='["piano"]')], "question_id 5.*2 placeholders but templ_values has 1"),
-        ([record(question_id=6, templ_values="__import__('os')")], "question_id 6"),
+        ([record(question_id=6, templ_values="__import__('os')")], "question_id 6.*templ_values .* not valid JSON"),
+        ([record(question_id=8, type='["Audio"]')], "question_id 8.*not one of the 9"),
+        ([record(question_id=10, templ_values='[1, 2]')], "question_id 10.*list of strings"),
+        ([record(question_id=1.5)], r"record 0 \(question_id 1.5\): question_id 1.5 is not a non-negative integer"),
+        ([record(), ["not", "a", "record"]], r"record 1 \(question_id \?\): expected an object"),
     ],
+    ids=["malformed", "not-a-list", "answer", "missing-key", "unknown-type", "type-not-json", "templ-count",
+         "templ-eval", "type-1-list", "templ-not-strings", "float-id", "record-not-object"],
 )
 def test_faults_name_the_file_and_the_record(tmp_path, records, needle):
     path = write(tmp_path, records)
@@ -95,33 +104,70 @@ def test_faults_name_the_file_and_the_record(tmp_path, records, needle):
     assert str(path) in str(err.value)
 
 
-def test_conflicting_duplicates_are_reported_and_can_be_dropped(tmp_path):
+def test_conflicting_duplicates_are_reported_and_can_be_dropped(tmp_path, caplog):
     records = [record(question_id=1, anser="yes"), record(question_id=1, anser="no"),
-               record(question_id=2, anser="yes"), record(question_id=3), record(question_id=3, anser="no")]
+               record(question_id=2, anser="yes"), record(question_id=3), record(question_id=3, anser="no"),
+               record(question_id=3)]
     path = write(tmp_path, records)
-    with pytest.raises(AnnotationError, match=r"2 question_id\(s\) appear more than once .*\[1, 3\].*drop_conflicting"):
+    with pytest.raises(AnnotationError,
+                       match=r"2 question_id\(s\) appear more than once .*\[1, 3\].*drop_conflicting_duplicates: true"):
         load_annotations(path)
-    kept = load_annotations(path, drop_conflicting_duplicates=True)
+    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+        kept = load_annotations(path, drop_conflicting_duplicates=True)
     assert kept["question_id"].tolist() == [2]
+    assert "dropping all records of 2 question_id(s)" in caplog.text
 
 
-def test_exact_duplicates_are_kept_once(tmp_path):
-    path = write(tmp_path, [record(question_id=1), record(question_id=1), record(question_id=2)])
-    assert load_annotations(path)["question_id"].tolist() == [1, 2]
+def test_exact_duplicates_are_kept_once(tmp_path, caplog):
+    path = write(tmp_path, [record(question_id=1), record(question_id=2), record(question_id=1)])
+    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+        table = load_annotations(path)
+    assert table["question_id"].tolist() == [1, 2]
+    assert "1 exact duplicate record(s)" in caplog.text
 
 
-def test_deleted_questions_are_dropped(tmp_path):
+def test_deleted_questions_are_dropped(tmp_path, caplog):
     path = write(tmp_path, [record(question_id=1, question_deleted=1), record(question_id=2)])
-    assert load_annotations(path)["question_id"].tolist() == [2]
+    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+        assert load_annotations(path)["question_id"].tolist() == [2]
+    assert "1 record(s) marked question_deleted dropped" in caplog.text
 
 
-def test_cli_writes_the_parquet(tmp_path):
-    path = write(tmp_path, [record(question_id=1), record(question_id=2, anser="no")])
+def run_cli(argv: list[str]) -> None:
+    # The subcommand as avqa.cli registers it, in-process: a subprocess would pay for every stage's torch import.
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_cli_writes_the_parquet(tmp_path, caplog, drop):
+    records = [record(question_id=1), record(question_id=2, anser="no"),
+               record(question_id=5, type='["Visual", "Location"]', question_content="Where is the performance?",
+                      templ_values="[]", anser="indoor"),
+               record(question_id=9, anser="yes"), record(question_id=9, anser="no")]
+    path = write(tmp_path, records)
     out = tmp_path / "out/test.parquet"
-    subprocess.run([sys.executable, "-m", "avqa", "annotations", "--json", str(path), "--split", "test",
-                    "--out", str(out)], check=True, capture_output=True)
+    argv = ["annotations", "--json", str(path), "--split", "test", "--out", str(out)]
+    if not drop:
+        with pytest.raises(AnnotationError, match="question_id 9|\\[9\\]"):
+            run_cli(argv)
+        assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing written on failure
+        return
+    with caplog.at_level(logging.INFO, logger="avqa.annotations"):
+        run_cli(argv + ["--drop-conflicting-duplicates"])
     table = pd.read_parquet(out)
     assert list(table.columns) == list(COLUMNS)
-    assert table["answer_idx"].tolist() == [ANSWER_TO_IDX["yes"], ANSWER_TO_IDX["no"]]
+    schema = pq.read_schema(out)
+    for name in COLUMNS:  # pandas 3 writes text as large_string, older pandas as string
+        kind = schema.field(name).type
+        expected = (pa.int64(),) if name in ("question_id", "answer_idx") else (pa.string(), pa.large_string())
+        assert kind in expected, (name, kind)
+    assert table["question_id"].tolist() == [1, 2, 5]
+    assert table["answer_idx"].tolist() == [ANSWER_TO_IDX["yes"], ANSWER_TO_IDX["no"], ANSWER_TO_IDX["indoor"]]
+    assert table["type_key"].tolist() == ["A-Comp", "A-Comp", "V-Loc"]
     assert table.loc[0, "question"] == "Is the piano louder than the cello?"
+    assert table.loc[0, "templ_values"] == '["piano", "cello"]'
+    assert "'A-Comp': 2" in caplog.text and "'V-Loc': 1" in caplog.text
     assert sorted(p.name for p in out.parent.iterdir()) == ["test.parquet"]  # no temporary left behind
