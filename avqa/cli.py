@@ -1,8 +1,8 @@
 """`python -m avqa <command> ...`: one subcommand per pipeline stage.
 
 Each stage module exposes `register(subparsers)`, which adds its subcommand(s) and sets `func` on the parser;
-`func(args)` does the work. Stage modules are imported lazily so `--help` stays fast and a stage's heavy
-dependencies (torch, decord) load only when that stage runs.
+`func(args)` does the work. Only the module of the command being run is imported, so a light stage (say,
+`annotations`) does not pay for torch; `--help` without a command lists them all.
 """
 from __future__ import annotations
 
@@ -11,39 +11,36 @@ import importlib
 import logging
 import sys
 
-# Modules that contribute subcommands, in the order the pipeline runs them.
-STAGE_MODULES = (
-    "avqa.synthetic",
-    "avqa.annotations",
-    "avqa.shards",
-    "avqa.extract",
-    "avqa.text",
-    "avqa.pooling",
-    "avqa.train",
-    "avqa.evaluate",
-    "avqa.params",
-    "avqa.tables",
-    "avqa.report",
-)
+# command -> the stage module that registers it, in the order the pipeline runs them.
+COMMANDS = {
+    "synthesize": "avqa.synthetic",
+    "annotations": "avqa.annotations",
+    "shards": "avqa.shards",
+    "extract": "avqa.extract",
+    "failures": "avqa.extract",
+    "questions": "avqa.text",
+    "pool": "avqa.pooling",
+    "train": "avqa.train",
+    "evaluate": "avqa.evaluate",
+    "params": "avqa.params",
+    "table": "avqa.tables",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m avqa", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in STAGE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # stage not written yet
-                continue
-            raise
-        module.register(sub)
+    wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
+    modules = [COMMANDS[wanted]] if wanted in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

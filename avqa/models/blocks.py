@@ -1,0 +1,375 @@
+"""Shared blocks of the AVQA models: input projections, TSG+, JTG, token orders and the answer head.
+
+Paper: Jiang & Yin, "CLIP-Powered TASS: Target-Aware Single-Stream Network for Audio-Visual Question Answering"
+(arXiv 2405.07451): TSG+ is section 3.2, JTG section 3.3, answer prediction and losses follow in section 3
+(see avqa.losses); the block structure follows their earlier TJSTG network (arXiv 2305.12397, code Bravo5542/TJSTG, net_tjstg/tsjt_net.py).
+Equation numbers: the paper's text could not be retrieved beyond its abstract here, so docstrings cite the
+sections and write each equation out; the formulas follow /work/shared/design.md (the project's summary of the
+paper), which is authoritative where the paper is unclear.
+
+Shapes: B questions, U unique videos, T segments, P = 7 x 7 = 49 map positions, L question tokens, d = d_model.
+Attention-type arithmetic (similarities, softmax, thresholds) runs in float32 with autocast disabled, so the
+models give the same attention under torch.autocast(cpu, bfloat16) as in fp32 up to the projections' rounding.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+COMBINES = ("add", "mul", "max")
+ORDERS = ("IL(V;A)", "IL(A;V)", "Cat(V;A)", "Cat(A;V)")
+STREAMS = ("single", "dual")
+POSITIONALS = ("none", "sinusoidal")
+TARGETS = ("attention", "mask")
+# Threshold tau of TSG+ per combination (paper Table 4/5: 0.025 ~ 1/49 for add; the mul row uses 0.02).
+DEFAULT_TAU = {"add": 0.025, "max": 0.025, "mul": 0.02}
+_EPS = 1e-8
+
+
+def fp32(device: torch.device):
+    """Context that turns autocast off, for numerically delicate attention arithmetic."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"option {name}={value!r} is not one of {list(choices)}")
+
+
+# --- input projections -------------------------------------------------------------------------------------------
+# Inputs are normalised here (random-encoder features are tiny with a large common offset). The LayerNorms have no
+# affine part: the linear layer after each absorbs a per-channel scale and shift, and the frozen inputs then need
+# no gradient (the 2048 -> d projection's backward computes only its weight gradient).
+class VisualProjection(nn.Module):
+    """f_v,m: LayerNorm over the 2048 CLIP channels of each map position, then a linear map to d (sec. 3, inputs).
+
+    Applied to the U unique videos' maps once per batch: (U, T, 7, 7, C) -> (U, T, 49, d).
+    """
+
+    def __init__(self, in_dim: int, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.proj = nn.Linear(in_dim, d_model)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        u, t = maps.shape[:2]
+        positions = maps.reshape(u, t, -1, maps.shape[-1])
+        return self.proj(self.norm(positions))
+
+
+class AudioProjection(nn.Module):
+    """f_a: LayerNorm over the 128 VGGish dims, then linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
+
+    def __init__(self, in_dim: int, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(in_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.norm(audio))
+
+
+class QuestionProjection(nn.Module):
+    """f_q: LayerNorm over the CLIP sentence embedding, then a linear map to d."""
+
+    def __init__(self, in_dim: int, d_model: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.proj = nn.Linear(in_dim, d_model)
+
+    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(sentence))
+
+
+class TargetWord(nn.Module):
+    """f_tgt, the question's target word feature (sec. 3.2, from TJSTG's question encoder).
+
+    mode "attention" (the paper's way): the question summary f_q scores each real token (scaled dot product of a
+    query projection of f_q with the projected token features); the argmax token is the target. The forward
+    value is exactly the argmax token; its gradient reaches the scorer by a straight-through estimator
+    (one-hot + (softmax - softmax.detach())), which the hard argmax alone would not allow.
+    mode "mask": the mean of the tokens in `target_mask` (the question's first <Object> value); questions that
+    name no object fall back to the attention choice.
+    The chosen feature goes through a two-layer MLP (TJSTG's fc1, fc2). Returns (f_tgt (B, d), weights (B, L)).
+    """
+
+    def __init__(self, token_dim: int, d_model: int, mode: str = "attention"):
+        super().__init__()
+        check_choice("target", mode, TARGETS)
+        self.mode = mode
+        self.norm = nn.LayerNorm(token_dim, elementwise_affine=False)
+        self.token_proj = nn.Linear(token_dim, d_model)
+        self.query = nn.Linear(d_model, d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+
+    def selection(self, words: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
+                  target_mask: torch.Tensor) -> torch.Tensor:
+        with fp32(words.device):
+            scores = torch.einsum("bld,bd->bl", words.float(), self.query(f_q.float())) / math.sqrt(words.shape[-1])
+            scores = scores.masked_fill(~token_mask, float("-inf"))
+            soft = scores.softmax(-1)
+            hard = F.one_hot(scores.argmax(-1), scores.shape[-1]).to(soft.dtype)
+            weights = hard + (soft - soft.detach())  # exactly `hard` forward, soft gradient backward
+            if self.mode == "mask":
+                named = target_mask & token_mask
+                counts = named.sum(-1, keepdim=True)
+                mean = named.to(soft.dtype) / counts.clamp_min(1)
+                weights = torch.where(counts > 0, mean, weights)
+        return weights
+
+    def forward(self, tokens: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
+                target_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        words = self.token_proj(self.norm(tokens))
+        weights = self.selection(words, f_q, token_mask, target_mask)
+        chosen = torch.einsum("bl,bld->bd", weights.to(words.dtype), words)
+        return self.mlp(chosen), weights
+
+
+# --- TSG+ ------------------------------------------------------------------------------------------------------
+def combine_attention(s_a: torch.Tensor, s_q: torch.Tensor | None, combine: str = "add",
+                      tau: float = 0.025) -> torch.Tensor:
+    """TSG+ spatial attention from the audio and target distributions over positions (sec. 3.2).
+
+    s_q_hat = s_q * 1[s_q >= tau]  (region-text matches below tau are dropped);
+    attention = softmax(s_a + s_q_hat) ("add", the paper's choice), softmax(s_a * s_q_hat) ("mul") or
+    softmax(max(s_a, s_q_hat)) ("max"), over the last axis. s_q None (not target-aware): softmax(s_a).
+    """
+    check_choice("combine", combine, COMBINES)
+    if s_q is None:
+        return s_a.softmax(-1)
+    s_q_hat = s_q * (s_q >= tau).to(s_q.dtype)
+    if combine == "add":
+        scores = s_a + s_q_hat
+    elif combine == "mul":
+        scores = s_a * s_q_hat
+    else:
+        scores = torch.maximum(s_a, s_q_hat)
+    return scores.softmax(-1)
+
+
+class TSGPlus(nn.Module):
+    """Target-aware spatial grounding TSG+ (sec. 3.2).
+
+    For each question b and segment t, over the P map positions of visual video v(b) with the audio of video a(b):
+      s_a = softmax_p(cos(f_a, f_v,m)),  s_q = softmax_p(cos(f_tgt, f_v,m)),
+      attention = combine_attention(s_a, s_q, combine, tau)  (s_q dropped when not target-aware),
+      f_v = FC(tanh([mean_p f_v,m ; sum_p attention * f_v,m])).
+    Cosine similarities as in TJSTG (L2-normalised features). `maps` (U, T, P, d) holds the unique videos'
+    projected maps, `f_a` (U, T, d) their audio; `audio_index` (B,) picks each question's audio video and
+    `visual_index` (B,) or (K, B) its visual video(s): K = 2 computes the matched features (row 0 = the
+    question's video) and the unmatched ones for L_s (row 1 = another video) in one pass.
+    Efficiency: nothing of size (B, T, P, d) is gathered; the similarities of every query with every unique
+    video are one batched matrix product per segment (U is small), and the attended feature is a product of
+    the attention scattered over (U, P) with the maps, so backward needs no index_put on the maps.
+    Returns f_v (B, T, d) and the attention (B, T, P), or (K, B, T, d) and (K, B, T, P) for a 2-D visual_index.
+    """
+
+    def __init__(self, d_model: int, target_aware: bool = True, combine: str = "add", tau: float = 0.025):
+        super().__init__()
+        check_choice("combine", combine, COMBINES)
+        self.target_aware = bool(target_aware)
+        self.combine = combine
+        self.tau = float(tau)
+        self.fc = nn.Linear(2 * d_model, d_model)
+
+    def attention(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
+                  audio_index: torch.Tensor, visual_index: torch.Tensor) -> torch.Tensor:
+        """Spatial attention (T, K, B, P) in float32 for visual_index (K, B)."""
+        U, T, P, d = maps.shape
+        K, B = visual_index.shape
+        with fp32(maps.device):
+            unit_maps = F.normalize(maps.float(), dim=-1).transpose(0, 1).reshape(T, U * P, d)
+            queries = [F.normalize(f_a.float(), dim=-1)[audio_index].transpose(0, 1)]       # (T, B, d)
+            if self.target_aware:
+                queries.append(F.normalize(f_tgt.float(), dim=-1).expand(T, B, d))
+            cosine = torch.bmm(torch.cat(queries, 1), unit_maps.transpose(1, 2)).view(T, len(queries), B, U, P)
+            rows = torch.arange(B, device=maps.device)
+            s = cosine[:, :, rows, visual_index].softmax(-1)                                 # (T, Q, K, B, P)
+            return combine_attention(s[:, 0], s[:, 1] if self.target_aware else None, self.combine, self.tau)
+
+    def forward(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
+                audio_index: torch.Tensor, visual_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        single = visual_index.dim() == 1
+        visual_index = visual_index.reshape(-1, len(audio_index))
+        U, T, P, d = maps.shape
+        K, B = visual_index.shape
+        attention = self.attention(maps, f_a, f_tgt, audio_index, visual_index)             # (T, K, B, P)
+        onehot = F.one_hot(visual_index, U).to(attention.dtype)                              # (K, B, U)
+        scattered = torch.einsum("kbu,tkbp->tkbup", onehot, attention).reshape(T, K * B, U * P)
+        attended = torch.bmm(scattered.to(maps.dtype), maps.transpose(0, 1).reshape(T, U * P, d))
+        attended = attended.view(T, K, B, d).permute(1, 2, 0, 3)                             # (K, B, T, d)
+        pooled = maps.mean(2)[visual_index]                                                  # (K, B, T, d)
+        f_v = self.fc(torch.tanh(torch.cat([pooled, attended.to(pooled.dtype)], -1)))
+        attention = attention.permute(1, 2, 0, 3)
+        return (f_v[0], attention[0]) if single else (f_v, attention)
+
+
+class MatchHead(nn.Module):
+    """L_s classifier (sec. 3.2): an MLP on [f_a ; f_v] -> matched / unmatched logits (TJSTG's fc1..fc4)."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * d_model, d_model), nn.ReLU(),
+            nn.Linear(d_model, d_model // 2), nn.ReLU(),
+            nn.Linear(d_model // 2, d_model // 4), nn.ReLU(),
+            nn.Linear(d_model // 4, 2))
+
+    def forward(self, f_a: torch.Tensor, f_v: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([f_a, f_v], -1))
+
+
+# --- token orders for the single stream ------------------------------------------------------------------------
+def token_positions(order: str, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of the visual and audio tokens in the 2T-token sequence of `order` (sec. 3.3, Table 6).
+
+    IL(V;A) = [v1; a1; ...; vT; aT]: v_t at 2t, a_t at 2t+1; IL(A;V) swaps them; Cat(V;A) = [v1..vT; a1..aT]
+    puts v_t at t and a_t at T+t; Cat(A;V) the reverse (t counted from 0).
+    """
+    check_choice("order", order, ORDERS)
+    t = torch.arange(T)
+    if order.startswith("IL"):
+        first, second = 2 * t, 2 * t + 1
+    else:
+        first, second = t, T + t
+    return (first, second) if order.endswith("(V;A)") else (second, first)
+
+
+def arrange_tokens(visual: torch.Tensor, audio: torch.Tensor, order: str) -> torch.Tensor:
+    """(B, T, d) visual and audio tokens -> (B, 2T, d) in `order` (IL(V;A) is the paper's interleave)."""
+    B, T, d = visual.shape
+    v_pos, a_pos = token_positions(order, T)
+    tokens = visual.new_empty(B, 2 * T, d)
+    tokens[:, v_pos.to(visual.device)] = visual
+    tokens[:, a_pos.to(visual.device)] = audio.to(visual.dtype)
+    return tokens
+
+
+def split_tokens(values: torch.Tensor, order: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of arrange_tokens along axis 1: (B, 2T, ...) -> visual (B, T, ...), audio (B, T, ...)."""
+    v_pos, a_pos = token_positions(order, values.shape[1] // 2)
+    return values[:, v_pos.to(values.device)], values[:, a_pos.to(values.device)]
+
+
+def sinusoidal_positions(n: int, d: int, device=None) -> torch.Tensor:
+    """Fixed sine/cosine position codes (n, d) (Vaswani et al. 2017); neighbours get similar codes."""
+    position = torch.arange(n, dtype=torch.float32, device=device)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d))
+    codes = torch.zeros(n, d, device=device)
+    codes[:, 0::2] = torch.sin(position * freq)
+    codes[:, 1::2] = torch.cos(position * freq[: d // 2])
+    return codes
+
+
+# --- JTG ---------------------------------------------------------------------------------------------------------
+class QuestionQueryAttention(nn.Module):
+    """Multi-head attention of one query (the question) over a token sequence (sec. 3.3).
+
+    Same parameters as nn.MultiheadAttention (in-projections for q, k, v and an out-projection), written out so
+    that the returned weights (mean over heads, (B, S)) are the clean softmax, before attention dropout; the
+    CMS loss reads them. Scores and softmax in float32.
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.heads = heads
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, S, d = tokens.shape
+        h, dh = self.heads, d // self.heads
+        q = self.q(query).reshape(B, h, dh)
+        k = self.k(tokens).reshape(B, S, h, dh)
+        v = self.v(tokens).reshape(B, S, h, dh)
+        with fp32(tokens.device):
+            weights = (torch.einsum("bhe,bshe->bhs", q.float(), k.float()) / math.sqrt(dh)).softmax(-1)
+        attended = torch.einsum("bhs,bshe->bhe", self.dropout(weights).to(v.dtype), v).reshape(B, d)
+        return self.out(attended), weights.mean(1)
+
+
+class JTG(nn.Module):
+    """Joint audio-visual temporal grounding JTG (sec. 3.3).
+
+    An LSTM per modality (bidirectional, d/2 per direction, as TJSTG); single stream: the 2T tokens in `order`
+    (IL(V;A) = [v1; a1; ...; vT; aT]), optionally plus sinusoidal position codes, and one question-query
+    multi-head attention over them; dual stream: one question-query attention per modality, the two outputs
+    fused by a linear layer on their concatenation (the older two-stream design, paper Table 7).
+    f_att = LayerNorm(x + FFN(x)) on the attention output x (TJSTG), then
+    f_av^q = f_att + FC(tanh([mean_t f_a ; mean_t f_v])) (the mean audio-visual feature, TJSTG's fc_fusion).
+    Returns f_av^q (B, d) and the temporal attention: "tokens" (B, 2T) over the sequence in `order` (dual: the
+    two per-modality distributions placed at their positions and halved), "visual" and "audio" (B, T) each a
+    distribution over T (single stream: the weights at that modality's positions renormalised).
+    """
+
+    def __init__(self, d_model: int, heads: int, dropout: float, order: str = "IL(V;A)", stream: str = "single",
+                 positional: str = "none"):
+        super().__init__()
+        check_choice("order", order, ORDERS)
+        check_choice("stream", stream, STREAMS)
+        check_choice("positional", positional, POSITIONALS)
+        if d_model % 2:
+            raise ValueError(f"d_model={d_model} must be even (bidirectional LSTMs of d_model/2 per direction)")
+        self.order, self.stream, self.positional = order, stream, positional
+        self.lstm_v = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
+        self.lstm_a = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
+        self.attn = QuestionQueryAttention(d_model, heads, dropout)
+        if stream == "dual":
+            self.attn_audio = QuestionQueryAttention(d_model, heads, dropout)
+            self.stream_fuse = nn.Linear(2 * d_model, d_model)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(d_model, d_model))
+        self.ffn_dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model)
+        self.fuse_mean = nn.Linear(2 * d_model, d_model)
+
+    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor, f_q: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        v_seq, _ = self.lstm_v(f_v)
+        a_seq, _ = self.lstm_a(f_a)
+        if self.stream == "single":
+            tokens = arrange_tokens(v_seq, a_seq, self.order)
+            if self.positional == "sinusoidal":
+                tokens = tokens + sinusoidal_positions(*tokens.shape[1:], device=tokens.device).to(tokens.dtype)
+            x, weights = self.attn(f_q, tokens)
+            visual_w, audio_w = split_tokens(weights, self.order)
+            visual_w = visual_w / visual_w.sum(-1, keepdim=True).clamp_min(_EPS)
+            audio_w = audio_w / audio_w.sum(-1, keepdim=True).clamp_min(_EPS)
+        else:
+            x_v, visual_w = self.attn(f_q, v_seq)
+            x_a, audio_w = self.attn_audio(f_q, a_seq)
+            x = self.stream_fuse(torch.cat([x_v, x_a], -1))
+            weights = arrange_tokens(visual_w[..., None], audio_w[..., None], self.order)[..., 0] / 2
+        f_att = self.norm(x + self.ffn_dropout(self.ffn(x)))
+        mean_av = torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1))
+        return f_att + self.fuse_mean(mean_av), {"tokens": weights, "visual": visual_w, "audio": audio_w}
+
+
+class MeanFusion(nn.Module):
+    """The 'w/o JTG' replacement: f_av = FC(tanh([mean_t f_a ; mean_t f_v])), no temporal grounding."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.fuse_mean = nn.Linear(2 * d_model, d_model)
+
+    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
+        return self.fuse_mean(torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1)))
+
+
+class AnswerHead(nn.Module):
+    """Answer prediction (sec. 3, after JTG): e = tanh(f_av^q * f_q), logits = FC(e) over the 42 answers."""
+
+    def __init__(self, d_model: int, n_answers: int):
+        super().__init__()
+        self.fc = nn.Linear(d_model, n_answers)
+
+    def forward(self, fused: torch.Tensor, f_q: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.tanh(fused * f_q))

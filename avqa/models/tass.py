@@ -1,0 +1,147 @@
+"""TASS-Net: target-aware single-stream network (Jiang & Yin 2024, arXiv 2405.07451, sec. 3).
+
+Pipeline per batch (see avqa.models.blocks for each block's equations):
+  visual maps (U, T, 7, 7, 2048) --VisualProjection (once per unique video)--> f_v,m (U, T, 49, d)
+  audio (U, T, 128) --AudioProjection--> f_a (U, T, d);  sentence --QuestionProjection--> f_q (B, d)
+  tokens + f_q --TargetWord--> f_tgt (B, d)
+  TSG+(f_v,m, f_a, f_tgt) --> f_v (B, T, d) and the spatial attention            [sec. 3.2]
+  JTG(f_v, f_a, f_q) --> f_av^q (B, d) and the temporal attention                 [sec. 3.3]
+  AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3]
+Loss (avqa.losses): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
+
+Ablation switches (constructor options; paper tables 2-7): target_aware, combine, tau, use_ls, use_cms,
+use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the single-stream tokens
+(off in the paper and in TJSTG: without any position information the attention is invariant to the token order, so the
+four orders then differ only by floating-point rounding).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from avqa import losses
+from avqa.models.blocks import (COMBINES, DEFAULT_TAU, JTG, AnswerHead, AudioProjection, MatchHead, MeanFusion,
+                                QuestionProjection, TargetWord, TSGPlus, VisualProjection, check_choice)
+from avqa.vocab import ANSWERS
+
+BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mask", "target_mask")
+
+
+def check_batch(batch: dict, visual_dim: int, audio_dim: int, sentence_dim: int, token_dim: int) -> None:
+    """Clear errors for a batch that breaks the model batch contract (docs: notes/contracts.md)."""
+    missing = [k for k in BATCH_KEYS if k not in batch]
+    if missing:
+        raise KeyError(f"batch lacks {missing}; the model batch contract needs {list(BATCH_KEYS)}")
+    visual, audio, index = batch["visual"], batch["audio"], batch["video_index"]
+    if visual.dim() != 5 or visual.shape[-1] != visual_dim:
+        raise ValueError(f"batch['visual'] has shape {tuple(visual.shape)}, expected (U, T, 7, 7, {visual_dim})")
+    if audio.shape[:2] != visual.shape[:2] or audio.shape[-1] != audio_dim:
+        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected {tuple(visual.shape[:2])} "
+                         f"+ ({audio_dim},) to match batch['visual']")
+    B = index.shape[0]
+    if batch["sentence"].shape != (B, sentence_dim):
+        raise ValueError(f"batch['sentence'] has shape {tuple(batch['sentence'].shape)}, "
+                         f"expected ({B}, {sentence_dim})")
+    if batch["tokens"].shape[0] != B or batch["tokens"].shape[-1] != token_dim:
+        raise ValueError(f"batch['tokens'] has shape {tuple(batch['tokens'].shape)}, expected ({B}, L, {token_dim})")
+    if B and (int(index.min()) < 0 or int(index.max()) >= visual.shape[0]):
+        raise ValueError(f"batch['video_index'] holds values outside [0, {visual.shape[0]}) (U = visual rows)")
+    if not bool(batch["token_mask"].any(-1).all()):
+        raise ValueError("batch['token_mask'] has a question without any real token")
+
+
+class TASSNet(nn.Module):
+    """TASS-Net (see the module docstring). model(batch) returns a dict:
+
+    logits (B, 42); spatial_attn (B, T, 49): TSG+ attention over the map positions of each question's own video
+    (uniform when use_tsg=False: global average pooling); temporal_attn (B, 2T): JTG question attention over the
+    audio-visual tokens in `order` (dual stream: both per-modality distributions at their positions, halved);
+    temporal_attn_visual, temporal_attn_audio (B, T): the per-modality distributions L_cms compares (uniform
+    when use_jtg=False: mean pooling); target_weights (B, L): the question tokens chosen as target;
+    match_logits, mismatch_logits (B, T, 2): the L_s classifier on matched / unmatched segment pairs (only
+    with use_ls and at least two unique videos in the batch).
+    """
+
+    def __init__(self, d_model: int = 512, heads: int = 4, dropout: float = 0.1, target_aware: bool = True,
+                 target: str = "attention", combine: str = "add", tau: float | None = None, use_tsg: bool = True,
+                 use_jtg: bool = True, use_ls: bool = True, use_cms: bool = True, order: str = "IL(V;A)",
+                 stream: str = "single", positional: str = "none", cms_weight: float = 1.0, ls_weight: float = 0.5,
+                 visual_dim: int = 2048, audio_dim: int = 128, sentence_dim: int = 1024, token_dim: int = 512,
+                 n_answers: int = len(ANSWERS)):
+        super().__init__()
+        check_choice("combine", combine, COMBINES)
+        self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim, token_dim=token_dim)
+        self.use_tsg, self.use_jtg = bool(use_tsg), bool(use_jtg)
+        self.use_ls, self.use_cms = bool(use_ls), bool(use_cms)
+        self.target_aware = bool(target_aware)
+        self.loss_weights = {"qa": 1.0, "cms": float(cms_weight), "match": float(ls_weight)}
+        self.visual_proj = VisualProjection(visual_dim, d_model)
+        self.audio_proj = AudioProjection(audio_dim, d_model)
+        self.question_proj = QuestionProjection(sentence_dim, d_model)
+        if self.use_tsg and self.target_aware:
+            self.target_word = TargetWord(token_dim, d_model, target)
+        if self.use_tsg:
+            self.tsg = TSGPlus(d_model, self.target_aware, combine, DEFAULT_TAU[combine] if tau is None else tau)
+        if self.use_ls:
+            self.match_head = MatchHead(d_model)
+        self.jtg = (JTG(d_model, heads, dropout, order, stream, positional) if self.use_jtg
+                    else MeanFusion(d_model))
+        self.answer_head = AnswerHead(d_model, n_answers)
+
+    # --- visual features per question ---------------------------------------------------------------------
+    def visual_features(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
+                        audio_index: torch.Tensor, visual_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f_v (..., B, T, d) of the videos in visual_index (B,) or (K, B), grounded with audio_index's audio."""
+        if self.use_tsg:
+            return self.tsg(maps, f_a, f_tgt, audio_index, visual_index)
+        pooled = maps.mean(2)[visual_index]
+        uniform = maps.new_full((*visual_index.shape, *maps.shape[1:3]), 1.0 / maps.shape[2], dtype=torch.float32)
+        return pooled, uniform
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        check_batch(batch, **self.dims)
+        index = batch["video_index"]
+        maps = self.visual_proj(batch["visual"])          # (U, T, P, d): the 2048 -> d projection once per video
+        f_a_video = self.audio_proj(batch["audio"])       # (U, T, d)
+        f_q = self.question_proj(batch["sentence"])       # (B, d)
+        out: dict[str, torch.Tensor] = {}
+        f_tgt = None
+        if self.use_tsg and self.target_aware:
+            f_tgt, out["target_weights"] = self.target_word(batch["tokens"], f_q, batch["token_mask"],
+                                                            batch["target_mask"])
+        f_a = f_a_video[index]
+        if self.use_ls and maps.shape[0] > 1:
+            # Unmatched pairs for L_s: each segment's own audio with the next unique video's visual maps.
+            other = (index + 1) % maps.shape[0]
+            both, attention = self.visual_features(maps, f_a_video, f_tgt, index, torch.stack([index, other]))
+            f_v, out["spatial_attn"] = both[0], attention[0]
+            out["match_logits"] = self.match_head(f_a, f_v)
+            out["mismatch_logits"] = self.match_head(f_a, both[1])
+        else:
+            f_v, out["spatial_attn"] = self.visual_features(maps, f_a_video, f_tgt, index, index)
+        if self.use_jtg:
+            fused, temporal = self.jtg(f_v, f_a, f_q)
+            out["temporal_attn"] = temporal["tokens"]
+            out["temporal_attn_visual"], out["temporal_attn_audio"] = temporal["visual"], temporal["audio"]
+        else:
+            fused = self.jtg(f_v, f_a)
+            T = f_v.shape[1]
+            out["temporal_attn"] = f_v.new_full((f_v.shape[0], 2 * T), 0.5 / T, dtype=torch.float32)
+            out["temporal_attn_visual"] = out["temporal_attn_audio"] = out["temporal_attn"][:, :T] * 2
+        out["logits"] = self.answer_head(fused, f_q)
+        return out
+
+    def loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = L_qa + cms_weight L_cms + ls_weight L_s (sec. 3, training objective).
+
+        A switched-off or unavailable term is 0: L_cms needs JTG (use_jtg and use_cms); L_s needs use_ls and >= 2 unique videos in the batch.
+        Returns (total, {"qa", "cms", "match", "total"} as floats).
+        """
+        qa = losses.qa_loss(out["logits"], batch["answer"])
+        zero = qa.new_zeros(())
+        cms = (losses.cms_loss(out["temporal_attn_visual"], out["temporal_attn_audio"])
+               if self.use_jtg and self.use_cms else zero)
+        match = (losses.match_loss(out["match_logits"], out["mismatch_logits"])
+                 if "match_logits" in out else zero)
+        return losses.total_loss({"qa": qa, "cms": cms, "match": match}, self.loss_weights)

@@ -1,0 +1,127 @@
+"""Which questions to ask about each scene, chosen so that the question alone predicts little.
+
+Every (template, values) a scene supports is a candidate (its answer computed by answers.answer). Per split, a
+greedy balancer picks each video's questions: templates asked least so far first, then the candidate whose
+answer is least over-represented for its template and for its exact (template, values). Because each video
+offers several answers per template (yes for one value, no for another; different positions, counts), this
+drives every template's answers towards uniform without biasing which videos are chosen for what.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avqa.synthetic.answers import ORDINALS, answer
+from avqa.synthetic.scene import POSITIONS, instrument_sources
+from avqa.vocab import TEMPLATES
+
+TEMPLATE_TYPE: dict[str, tuple[str, str]] = {t: gt for gt, group in TEMPLATES.items() for t in group}
+_PLACEHOLDER = re.compile(r"<[A-Za-z]+>")
+POOLS: dict[str, tuple[str, ...]] = {
+    "<LR>": POSITIONS, "<FL>": ("first", "last"), "<LL>": ("loudest", "lowest"), "<TH>": ORDINALS,
+    "<BA>": ("before", "after"), "<LRer>": ("leftest", "rightest"),
+}
+ANSWER_WEIGHT = 2.0      # how much an over-represented answer costs, in units of "asked once more"
+VALUE_WEIGHT = 1.0       # the same for the answer given the exact values
+JITTER = 0.5             # random tie-breaking
+
+
+@dataclass(frozen=True)
+class Question:
+    template: str
+    values: tuple[str, ...]
+    answer: str
+
+    @property
+    def group_type(self) -> tuple[str, str]:
+        return TEMPLATE_TYPE[self.template]
+
+
+def placeholders(template: str) -> list[str]:
+    return _PLACEHOLDER.findall(template)
+
+
+def _object_pairs(scene: dict, instruments: list[str]) -> list[tuple[str, str]]:
+    """Ordered pairs of distinct types with at least one in the scene (both-absent pairs are trivially "no")."""
+    present = {s["instrument"] for s in instrument_sources(scene)}
+    return [(x, y) for x, y in itertools.permutations(instruments, 2) if x in present or y in present]
+
+
+def value_space(scene: dict, template: str, instruments: list[str]) -> list[tuple[str, ...]]:
+    """Every values tuple worth trying for this template on this scene (answer() filters the ill-posed)."""
+    slots = placeholders(template)
+    if slots.count("<Object>") == 2 and len(slots) == 4:  # <Object> on the <LR> ... <Object> on the <LR>
+        return [(a["instrument"], a["position"], b["instrument"], b["position"])
+                for a, b in itertools.permutations(scene["objects"], 2)]
+    if slots == ["<Object>", "<Object>"]:
+        return _object_pairs(scene, instruments)
+    pools = [tuple(instruments) if s == "<Object>" else POOLS[s] for s in slots]
+    return list(itertools.product(*pools))
+
+
+def candidates(scene: dict, instruments: list[str]) -> list[Question]:
+    """All well-posed questions about a scene."""
+    found = []
+    for template in TEMPLATE_TYPE:
+        for values in value_space(scene, template, instruments):
+            word = answer(scene, template, values)
+            if word is not None:
+                found.append(Question(template, tuple(values), word))
+    return found
+
+
+def _excess(counts: Counter, word: str) -> float:
+    """How far `word` is above the mean count of the answers seen so far (itself included)."""
+    n_answers = len(counts) + (word not in counts)
+    return counts[word] - sum(counts.values()) / n_answers
+
+
+@dataclass
+class Balancer:
+    """Running counts over one split; `pick` chooses a video's questions."""
+    rng: np.random.Generator
+    per_template: Counter = field(default_factory=Counter)
+    per_answer: defaultdict = field(default_factory=lambda: defaultdict(Counter))   # template -> answers
+    per_values: defaultdict = field(default_factory=lambda: defaultdict(Counter))   # (template, values) -> answers
+
+    def cost(self, q: Question) -> float:
+        return (self.per_template[q.template]
+                + ANSWER_WEIGHT * _excess(self.per_answer[q.template], q.answer)
+                + VALUE_WEIGHT * _excess(self.per_values[(q.template, q.values)], q.answer))
+
+    def add(self, q: Question) -> None:
+        self.per_template[q.template] += 1
+        self.per_answer[q.template][q.answer] += 1
+        self.per_values[(q.template, q.values)][q.answer] += 1
+
+    def pick(self, pool: list[Question], n: int) -> list[Question]:
+        """n questions from a video's candidates, one per template while templates last."""
+        chosen: list[Question] = []
+        pool = list(pool)
+        while pool and len(chosen) < n:
+            used = {q.template for q in chosen}
+            fresh = [q for q in pool if q.template not in used] or pool
+            jitter = self.rng.random(len(fresh)) * JITTER
+            best = fresh[int(np.argmin([self.cost(q) + j for q, j in zip(fresh, jitter)]))]
+            chosen.append(best)
+            self.add(best)
+            pool = [q for q in pool if (q.template, q.values) != (best.template, best.values)]
+        return chosen
+
+
+def record(video_id: str, question_id: int, q: Question) -> dict:
+    """One annotation record in the exact MUSIC-AVQA format (7 keys, JSON-encoded strings, `anser`)."""
+    return {
+        "video_id": video_id,
+        "question_id": question_id,
+        "type": json.dumps(list(q.group_type)),
+        "question_content": q.template,
+        "templ_values": json.dumps(list(q.values)),
+        "question_deleted": 0,
+        "anser": q.answer,
+    }

@@ -1,0 +1,258 @@
+"""Shard extraction: one shard of healthy and broken videos through CLIP-RN50 (random weights) and VGGish.
+
+Every video ends up either in the store (with its real seconds, padded / cut flags) or in the failures TSV with
+a clear reason; features are aligned with the seconds of the video; outputs are atomic; shards.json and the
+failures merge follow contracts.md.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from avqa import encoders, media, store
+from avqa.cli import main as cli
+from avqa.extract import LAYOUT, extract_shard, load_encoder, merge_failures, read_failures
+from avqa.extract_parts import Batcher, ShardWriter
+from avqa.shards import annotated_video_ids, make_shards
+from media_factory import corrupt_file, make_video
+
+T1 = 4
+COLOURS = ["red", "red", "lime", "blue"]       # the picture changes at seconds 2 and 3; the tone starts at 2
+BROKEN = {"corrupt": "unreadable or corrupt file", "empty": "zero-byte file", "missing": "missing file"}
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory):
+    """A videos folder, annotations naming every video (one of them absent), and shards.json."""
+    root = tmp_path_factory.mktemp("extract")
+    d = root / "videos"
+    d.mkdir()
+    make_video(d / "aligned.mp4", colours=COLOURS, fps=25, tone_from=2)
+    make_video(d / "short3.mp4", seconds=3)
+    make_video(d / "long300.mp4", seconds=300, fps=1, size=(32, 24), audio_rate=8000, audio_bitrate="16k")
+    make_video(d / "vfr.mp4", colours=COLOURS, fps=25, vfr=True)
+    make_video(d / "portrait.mp4", seconds=2, size=(90, 160))
+    make_video(d / "portrait48.mp4", seconds=2, size=(48, 64))      # decord fails on it: the ffmpeg path
+    make_video(d / "gray.mp4", seconds=2, gray=True)
+    make_video(d / "stereo44k.mp4", seconds=2, audio_rate=44100, channels=2)
+    make_video(d / "stereo48k.mp4", seconds=2, audio_rate=48000, channels=2)
+    make_video(d / "video_only.mp4", seconds=2, audio=False)
+    make_video(d / "audio_only.mp4", seconds=2, video=False)
+    corrupt_file(d / "corrupt.mp4")
+    (d / "empty.mp4").touch()
+    ids = sorted(p.stem for p in d.glob("*.mp4")) + ["missing"]
+    pd.DataFrame({"video_id": ids[::2], "question_id": range(len(ids[::2]))}).to_parquet(root / "a.parquet")
+    pd.DataFrame({"video_id": ids[1::2] + ids[:2]}).to_parquet(root / "b.parquet")
+    assert cli(["shards", "--annotations", str(root / "a.parquet"), str(root / "b.parquet"), "--videos-dir",
+                str(d), "--videos-per-shard", "100", "--out", str(root / "shards.json")]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip_run():
+    torch.manual_seed(0)
+    return load_encoder("clip_rn50", "random", seed=0, device="cpu", batch_size=4, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def clip_out(shard, clip_run):
+    videos_dir, ids = _shard(shard)
+    out, failures = shard / "out/clip_rn50/shard000.zarr", shard / "out/failures/shard000.clip_rn50.tsv"
+    extract_shard(clip_run, ids, videos_dir, out, failures, T1=T1, workers=1)
+    return store.open_read(out), read_failures(failures)
+
+
+@pytest.fixture(scope="module")
+def vggish_out(shard):
+    out, failures = shard / "out/vggish/shard000.zarr", shard / "out/failures/shard000.vggish.tsv"
+    assert cli(["extract", "--encoder", "vggish", "--shards", str(shard / "shards.json"), "--shard", "shard000",
+                "--out", str(out), "--failures", str(failures), "--T1", str(T1), "--weights", "random",
+                "--weights-seed", "0", "--device", "cpu", "--batch-frames", "6", "--workers", "1",
+                "--threads", "2"]) == 0
+    return store.open_read(out), read_failures(failures)
+
+
+def _shard(root):
+    manifest = json.loads((root / "shards.json").read_text())
+    return manifest["videos_dir"], manifest["shards"]["shard000"]
+
+
+def _rows(group) -> dict[str, int]:
+    return {vid: i for i, vid in enumerate(store.read_strings(group, "video_id"))}
+
+
+def _step(features: np.ndarray) -> list[float]:
+    """Mean absolute change from each second to the next."""
+    x = features.astype(np.float32)
+    return [float(np.abs(x[k + 1] - x[k]).mean()) for k in range(len(x) - 1)]
+
+
+# --- shards ------------------------------------------------------------------------------------------------
+def test_shards_json_lists_sorted_unique_ids_in_fixed_size_shards(shard):
+    manifest = json.loads((shard / "shards.json").read_text())
+    ids = manifest["shards"]["shard000"]
+    assert ids == sorted(set(ids)) and len(ids) == 14 and "missing" in ids
+    assert manifest["videos_dir"].endswith("videos") and list(manifest["shards"]) == ["shard000"]
+    assert annotated_video_ids([shard / "a.parquet", shard / "b.parquet"]) == ids
+    assert make_shards(ids, 5) == {"shard000": ids[:5], "shard001": ids[5:10], "shard002": ids[10:]}
+
+
+def test_shards_reject_bad_annotations(tmp_path):
+    pd.DataFrame({"video": ["a"]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="bad.parquet: no 'video_id' column"):
+        annotated_video_ids([tmp_path / "bad.parquet"])
+    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+        annotated_video_ids([tmp_path / "nope.parquet"])
+
+
+# --- stores: layout, success / failure accounting ----------------------------------------------------------
+def test_clip_store_layout(clip_out):
+    group, _ = clip_out
+    maps = group["maps"]
+    assert maps.dtype == np.float16 and maps.shape[1:] == (T1, 7, 7, 2048) and maps.chunks == (1, T1, 7, 7, 2048)
+    attrs = dict(group.attrs)
+    assert attrs["encoder"] == "clip_rn50" and attrs["T1"] == T1 and attrs["fps"] == 1
+    assert attrs["weights"] == "random" and attrs["weights_seed"] == 0 and attrs["precision"] == "fp32"
+    ids = store.read_strings(group, "video_id")
+    assert len(ids) == maps.shape[0] and all(set(attrs[k]) == set(ids) for k in ("durations", "n_seconds",
+                                                                                 "padded", "cut"))
+    assert np.isfinite(maps[:].astype(np.float32)).all()
+
+
+def test_vggish_store_layout(vggish_out):
+    group, _ = vggish_out
+    emb = group["emb"]
+    assert emb.dtype == np.float32 and emb.shape[1:] == (T1, 128)
+    assert dict(group.attrs)["encoder"] == "vggish" and dict(group.attrs)["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("encoder, absent, stage, reason", [
+    ("clip_rn50", "audio_only", "decode_video", "no video stream"),
+    ("vggish", "video_only", "decode_audio", "no audio stream"),
+])
+def test_each_video_is_stored_or_failed_with_a_reason(shard, clip_out, vggish_out, encoder, absent, stage,
+                                                      reason):
+    group, failures = clip_out if encoder == "clip_rn50" else vggish_out
+    _, ids = _shard(shard)
+    stored = store.read_strings(group, "video_id")
+    assert sorted(stored + failures["video_id"].tolist()) == ids  # each exactly once
+    why = dict(zip(failures["video_id"], failures["reason"]))
+    assert set(why) == {absent, *BROKEN}
+    assert (failures["stage"] == stage).all()
+    assert why[absent].endswith(f"{absent}.mp4: {reason}")
+    for vid, problem in BROKEN.items():
+        assert f"{vid}.mp4: {problem}" in why[vid]
+
+
+def test_padded_and_cut_videos(clip_out, vggish_out):
+    for group, array in ((clip_out[0], "maps"), (vggish_out[0], "emb")):
+        attrs, rows = dict(group.attrs), _rows(group)
+        assert (attrs["n_seconds"]["short3"], attrs["padded"]["short3"], attrs["cut"]["short3"]) == (3, True, False)
+        assert (attrs["n_seconds"]["long300"], attrs["padded"]["long300"], attrs["cut"]["long300"]) == (T1, False, True)
+        assert attrs["durations"]["long300"] == pytest.approx(300, abs=0.1)
+        short = group[array][rows["short3"]]
+        assert np.array_equal(short[3], short[2]) and not np.array_equal(short[1], short[2])
+        gray = group[array][rows["gray"]]
+        assert (attrs["n_seconds"]["gray"], attrs["padded"]["gray"]) == (2, True)
+        assert np.array_equal(gray[2], gray[1]) and np.array_equal(gray[3], gray[1])
+
+
+# --- alignment and equivalence -----------------------------------------------------------------------------
+def test_clip_maps_change_at_the_seconds_the_picture_changes(clip_out):
+    group, _ = clip_out
+    for vid in ("aligned", "vfr"):  # 25 fps and variable frame rate
+        steps = _step(group["maps"][_rows(group)[vid]])
+        assert steps[0] < 0.05 * min(steps[1:]), (vid, steps)
+
+
+def test_vggish_changes_at_the_second_the_tone_starts(vggish_out):
+    group, _ = vggish_out
+    steps = _step(group["emb"][_rows(group)["aligned"]])
+    assert steps[1] > 10 * max(steps[0], steps[2], 1e-9), steps
+
+
+def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, clip_run):
+    """Batching across videos and padding by repeating features change nothing (up to float16 storage)."""
+    group, _ = clip_out
+    for vid in ("aligned", "portrait48"):
+        decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1)
+        direct = encoders.clip_maps(clip_run.model, encoders.clip_image_transform()(decoded.data), "fp32")
+        stored = torch.from_numpy(group["maps"][_rows(group)[vid]].astype(np.float32))
+        assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
+
+
+def test_in_process_and_worker_decoding_give_identical_vggish_features(shard, vggish_out, tmp_path):
+    ids = ["aligned", "audio_only", "corrupt", "gray", "long300"]  # the shard's first two batches of 6 seconds
+    run = load_encoder("vggish", "random", seed=0, device="cpu", batch_size=6)
+    extract_shard(run, ids, shard / "videos", tmp_path / "v.zarr", tmp_path / "f.tsv", T1=T1, workers=0)
+    again, first = store.open_read(tmp_path / "v.zarr"), vggish_out[0]
+    rows = [_rows(first)[vid] for vid in store.read_strings(again, "video_id")]
+    assert store.read_strings(again, "video_id") == ["aligned", "audio_only", "gray", "long300"]
+    assert np.array_equal(again["emb"][:], first["emb"][rows])
+
+
+# --- batching, empty shards, atomicity, failures merge ------------------------------------------------------
+def test_batcher_fills_batches_across_videos_and_returns_each_video_in_order():
+    sizes = []
+
+    def forward(x):
+        sizes.append(len(x))
+        return x.numpy() * 10
+
+    batcher = Batcher(forward, batch_size=4)
+    done = batcher.add("a", torch.arange(3.0)) + batcher.add("b", torch.arange(3.0, 8.0))
+    done += batcher.add("c", torch.arange(8.0, 10.0)) + batcher.flush()
+    assert sizes == [4, 4, 2]
+    assert [vid for vid, _ in done] == ["a", "b", "c"]
+    assert [out.tolist() for _, out in done] == [[0, 10, 20], [30, 40, 50, 60, 70], [80, 90]]
+
+
+def test_shard_where_every_video_fails_writes_an_empty_store(shard, clip_run, tmp_path):
+    out, failures = tmp_path / "s.zarr", tmp_path / "s.tsv"
+    result = extract_shard(clip_run, ["corrupt", "empty", "missing"], shard / "videos", out, failures, T1=T1,
+                           workers=0)
+    assert result == {"stored": 0, "failed": 3}
+    group = store.open_read(out)
+    assert group["maps"].shape == (0, T1, 7, 7, 2048) and store.read_strings(group, "video_id") == []
+    assert read_failures(failures)["video_id"].tolist() == ["corrupt", "empty", "missing"]
+
+
+def test_a_job_killed_mid_write_leaves_no_store_and_no_temporary(shard, tmp_path, monkeypatch):
+    run = load_encoder("vggish", "random", seed=0, device="cpu", batch_size=2)
+    original, calls = ShardWriter.add, []
+
+    def dying_add(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args)
+
+    monkeypatch.setattr(ShardWriter, "add", dying_add)
+    out_dir = tmp_path / "features"
+    with pytest.raises(KeyboardInterrupt):
+        extract_shard(run, ["aligned", "gray", "short3", "stereo44k"], shard / "videos", out_dir / "s.zarr",
+                      out_dir / "s.tsv", T1=T1, workers=0)
+    assert len(calls) == 3 and list(out_dir.iterdir()) == []
+
+
+def test_fps_other_than_one_is_rejected(shard, clip_run, tmp_path):
+    with pytest.raises(ValueError, match="one frame per second"):
+        extract_shard(clip_run, ["aligned"], shard / "videos", tmp_path / "s.zarr", tmp_path / "s.tsv", T1=T1, fps=2)
+
+
+def test_failures_merge_is_sorted_with_the_contract_columns(shard, clip_out, vggish_out, tmp_path):
+    inputs = sorted(str(p) for p in (shard / "out/failures").glob("*.tsv"))
+    assert cli(["failures", *inputs, "--out", str(tmp_path / "failures.tsv")]) == 0
+    merged = read_failures(tmp_path / "failures.tsv")
+    assert len(merged) == len(clip_out[1]) + len(vggish_out[1])
+    assert list(merged.itertuples(index=False)) == sorted(merged.itertuples(index=False), key=lambda r: r[:2])
+    assert merge_failures([], tmp_path / "none.tsv") == 0
+    assert (tmp_path / "none.tsv").read_text() == "video_id\tstage\treason\n"
+
+
+def test_layout_matches_the_contract():
+    assert LAYOUT == {"clip_rn50": ("maps", (7, 7, 2048), "float16"), "vggish": ("emb", (128,), "float32")}

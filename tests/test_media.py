@@ -1,0 +1,187 @@
+"""Decoding: frames at the centre of each second (CFR, VFR, portrait, grayscale, decord and ffmpeg paths),
+16 kHz mono audio, padding / cutting to T1, and clear errors for broken files."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from avqa import encoders, media
+from media_factory import corrupt_file, make_video, nearest_colour, truncated_copy
+
+COLOURS = ["red", "red", "lime", "blue", "yellow"]   # one per second; changes at seconds 2, 3 and 4
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    return {
+        "cfr25": make_video(d / "cfr25.mp4", colours=COLOURS, fps=25),
+        "cfr10": make_video(d / "cfr10.mp4", colours=COLOURS, fps=10),
+        "vfr": make_video(d / "vfr.mp4", colours=COLOURS, fps=25, vfr=True, audio=False),
+        "short": make_video(d / "short.mp4", colours=["red", "lime", "blue"], fps=10),
+        "long": make_video(d / "long.mp4", seconds=300, fps=1, size=(32, 24), audio_rate=8000,
+                           audio_bitrate="16k"),
+        "portrait": make_video(d / "portrait.mp4", colours=COLOURS, size=(90, 160)),
+        "portrait_48": make_video(d / "portrait_48.mp4", colours=COLOURS, size=(48, 64)),
+        "gray": make_video(d / "gray.mp4", seconds=3, gray=True),
+        "tone": make_video(d / "tone.mp4", seconds=5, tone_from=2, audio_rate=44100, channels=2),
+        "stereo48": make_video(d / "stereo48.mp4", seconds=3, audio_rate=48000, channels=2),
+        "audio_only": make_video(d / "audio_only.mp4", seconds=3, video=False),
+        "video_only": make_video(d / "video_only.mp4", seconds=3, audio=False),
+        "corrupt": corrupt_file(d / "corrupt.mp4"),
+        "truncated": truncated_copy(d / "cfr10.mp4", d / "truncated.mp4"),
+        "empty": _touch(d / "empty.mp4"),
+        "missing": d / "missing.mp4",
+    }
+
+
+def _touch(path):
+    path.touch()
+    return path
+
+
+def colours_of(frames: np.ndarray) -> list[str]:
+    return [nearest_colour(frame.reshape(-1, 3).mean(0)) for frame in frames]
+
+
+def second_rms(wave: np.ndarray) -> np.ndarray:
+    return np.sqrt((wave.reshape(-1, SR) ** 2).mean(1))
+
+
+# --- seconds bookkeeping -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("duration, expected", [(3.0, 3), (3.4, 3), (3.6, 4), (0.2, 1), (2.9999999, 3), (60.0, 60)])
+def test_a_second_counts_when_its_centre_is_inside(duration, expected):
+    assert media.count_seconds(duration) == expected
+
+
+def test_frames_on_screen_picks_the_last_frame_started_before_each_time():
+    starts = np.array([0.0, 0.2, 0.4, 1.2, 1.28, 2.6])   # gaps, like variable frame rate
+    assert media.frames_on_screen(starts, np.array([0.5, 1.5, 2.5, 3.5])).tolist() == [2, 4, 4, 5]
+
+
+def test_padded_and_cut_flags():
+    short, long = media.make_seconds(3.0, T1=5), media.make_seconds(300.0, T1=5)
+    assert (short.n_real, short.padded, short.cut) == (3, True, False)
+    assert (long.n_real, long.padded, long.cut, long.available) == (5, False, True, 300)
+
+
+# --- frames ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cfr25", "cfr10", "vfr", "portrait", "portrait_48"])
+def test_frames_are_the_centre_of_each_second(videos, name):
+    decoded = media.decode_frames(videos[name], T1=5)
+    assert decoded.data.dtype == np.uint8 and decoded.data.shape[0] == 5 and decoded.data.shape[-1] == 3
+    assert colours_of(decoded.data) == COLOURS
+    assert decoded.seconds.n_real == 5 and not decoded.seconds.padded and not decoded.seconds.cut
+
+
+def test_portrait_frames_keep_their_orientation(videos):
+    assert media.decode_frames(videos["portrait"], T1=2).data.shape == (2, 160, 90, 3)
+    assert media.decode_frames(videos["portrait_48"], T1=2).data.shape == (2, 64, 48, 3)
+
+
+def test_short_video_repeats_its_last_second(videos):
+    decoded = media.decode_frames(videos["short"], T1=6)
+    assert colours_of(decoded.data) == ["red", "lime", "blue", "blue", "blue", "blue"]
+    assert np.array_equal(decoded.data[3], decoded.data[2]) and np.array_equal(decoded.data[5], decoded.data[2])
+    assert (decoded.seconds.n_real, decoded.seconds.padded, decoded.seconds.cut) == (3, True, False)
+    real = media.decode_frames(videos["short"], T1=6, pad=False)
+    assert len(real.data) == 3 and np.array_equal(real.data, decoded.data[:3])
+
+
+def test_long_video_is_cut_at_T1(videos):
+    decoded = media.decode_frames(videos["long"], T1=6)
+    assert decoded.data.shape == (6, 24, 32, 3)
+    assert (decoded.seconds.n_real, decoded.seconds.available, decoded.seconds.cut) == (6, 300, True)
+    assert not decoded.seconds.padded
+    assert len({frame.tobytes() for frame in decoded.data}) == 6  # testsrc changes every second
+
+
+def test_grayscale_video_gives_three_equal_channels(videos):
+    frames = media.decode_frames(videos["gray"], T1=3).data.astype(int)
+    assert frames.shape == (3, 48, 64, 3)
+    assert np.abs(frames[..., 0] - frames[..., 1]).max() <= 2 and np.abs(frames[..., 1] - frames[..., 2]).max() <= 2
+    assert frames.std() > 20  # a picture, not a blank
+
+
+@pytest.mark.parametrize("name", ["cfr25", "vfr", "short"])
+def test_ffmpeg_fallback_decodes_the_same_frames_as_decord(videos, name):
+    path = videos[name]
+    via_decord, seconds = media._frames_decord(path, T1=6, fps=1, threads=1)
+    via_ffmpeg, seconds_ffmpeg = media._frames_ffmpeg(path, media.probe(path), T1=6, fps=1)
+    assert np.array_equal(via_decord, via_ffmpeg)
+    assert seconds.n_real == seconds_ffmpeg.n_real and seconds.cut == seconds_ffmpeg.cut
+
+
+def test_decord_failure_falls_back_to_ffmpeg(videos, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated decord failure")
+
+    monkeypatch.setattr(media, "_frames_decord", broken)
+    with caplog.at_level(logging.WARNING, logger="avqa.media"):
+        decoded = media.decode_frames(videos["cfr25"], T1=5)
+    assert colours_of(decoded.data) == COLOURS
+    assert "decord failed (simulated decord failure)" in caplog.text
+
+
+def test_ffmpeg_fallback_handles_cut_videos(videos):
+    frames, seconds = media._frames_ffmpeg(videos["long"], media.probe(videos["long"]), T1=4, fps=1)
+    assert frames.shape == (4, 24, 32, 3) and seconds.cut and seconds.available == 300
+
+
+# --- audio -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["tone", "stereo48", "cfr25"])
+def test_audio_is_16k_mono_float32_padded_to_T1(videos, name):
+    decoded = media.decode_audio(videos[name], SR, T1=6)
+    assert decoded.data.dtype == np.float32 and decoded.data.shape == (6 * SR,)
+    assert decoded.seconds.padded and decoded.seconds.n_real == (5 if name != "stereo48" else 3)
+
+
+def test_audio_of_44k_and_48k_stereo_keeps_its_level(videos):
+    assert np.allclose(second_rms(media.decode_audio(videos["stereo48"], SR, T1=3).data), 0.125 / np.sqrt(2),
+                       atol=0.01)  # lavfi's sine: amplitude 1/8
+    rms = second_rms(media.decode_audio(videos["tone"], SR, T1=5).data)
+    assert rms[:2].max() < 0.01 and np.allclose(rms[2:], 0.5 / np.sqrt(2), atol=0.02)
+
+
+def test_tone_onset_at_second_2_changes_the_vggish_inputs_at_second_2(videos):
+    decoded = media.decode_audio(videos["tone"], SR, T1=5, pad=False)
+    examples = encoders.vggish_examples(decoded.data, decoded.seconds.n_real)
+    steps = [float(np.abs(examples[k + 1] - examples[k]).mean()) for k in range(4)]
+    assert steps[1] > 20 * max(steps[0], 1e-3) and steps[1] > 20 * max(steps[2], steps[3])
+
+
+def test_short_audio_repeats_its_last_second(videos):
+    wave = media.decode_audio(videos["stereo48"], SR, T1=5).data.reshape(5, SR)
+    assert np.array_equal(wave[3], wave[2]) and np.array_equal(wave[4], wave[2])
+
+
+def test_long_audio_is_cut_at_T1(videos):
+    decoded = media.decode_audio(videos["long"], SR, T1=6)
+    assert decoded.data.shape == (6 * SR,) and decoded.seconds.cut and not decoded.seconds.padded
+    assert decoded.seconds.available == 300 and decoded.seconds.duration == pytest.approx(300, abs=0.1)
+
+
+# --- broken inputs -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, problem", [
+    ("missing", "missing file"),
+    ("empty", "zero-byte file"),
+    ("corrupt", "unreadable or corrupt file"),
+    ("truncated", "unreadable or corrupt file"),
+])
+@pytest.mark.parametrize("decode", [media.decode_frames, media.decode_audio])
+def test_broken_files_raise_media_error_naming_file_and_problem(videos, name, problem, decode):
+    with pytest.raises(media.MediaError, match=problem) as err:
+        decode(videos[name], T1=3) if decode is media.decode_frames else decode(videos[name], SR, 3)
+    assert str(videos[name]) in str(err.value) and err.value.problem.startswith(problem)
+
+
+def test_missing_streams_raise_media_error(videos):
+    with pytest.raises(media.MediaError, match="no video stream"):
+        media.decode_frames(videos["audio_only"], T1=3)
+    with pytest.raises(media.MediaError, match="no audio stream"):
+        media.decode_audio(videos["video_only"], SR, T1=3)
+    assert media.decode_audio(videos["audio_only"], SR, T1=3).data.shape == (3 * SR,)
+    assert media.decode_frames(videos["video_only"], T1=3).data.shape == (3, 48, 64, 3)

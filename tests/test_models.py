@@ -1,0 +1,367 @@
+"""avqa.models: TSG+ threshold semantics, token orders, TASS-Net shapes for every ablation switch, the
+unique-video gather, training steps, determinism, the question-only baseline, the registry and the params CLI."""
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avqa.models import build_model, count_trainable, trainable_by_block, valid_options
+from avqa.models.blocks import (ORDERS, TSGPlus, arrange_tokens, combine_attention, split_tokens,
+                                token_positions)
+from avqa.params import parameter_report, parse_options
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP spin-waiting when the CPU is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# Small dimensions for speed; the contract's sizes are checked in test_full_size_shapes_fp32_and_bf16.
+SMALL = dict(d_model=16, heads=2, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20, token_dim=12)
+
+
+def make_batch(U=3, B=5, T=4, L=6, visual_dim=24, audio_dim=8, sentence_dim=20, token_dim=12, seed=0,
+               video_index=None):
+    g = torch.Generator().manual_seed(seed)
+    index = torch.arange(B) % U if video_index is None else torch.as_tensor(video_index)
+    lengths = torch.randint(2, L + 1, (B, 1), generator=g)
+    token_mask = torch.arange(L)[None] < lengths
+    target_mask = token_mask & (torch.arange(L)[None] == 1)
+    target_mask[0] = False  # a question that names no object
+    return {
+        # tiny values on a large common offset, like random-encoder features
+        "visual": 1e-3 * torch.randn(U, T, 7, 7, visual_dim, generator=g) + 0.7,
+        "audio": torch.randn(U, T, audio_dim, generator=g),
+        "video_index": index.long(),
+        "sentence": torch.randn(B, sentence_dim, generator=g),
+        "tokens": torch.randn(B, L, token_dim, generator=g) * token_mask[..., None],
+        "token_mask": token_mask,
+        "target_mask": target_mask,
+        "answer": torch.randint(0, 42, (B,), generator=g),
+        "question_id": torch.arange(B),
+    }
+
+
+def small_model(seed=0, **options):
+    torch.manual_seed(seed)
+    return build_model("tass", **{**SMALL, **options})
+
+
+# --- TSG+ threshold semantics --------------------------------------------------------------------------------
+def distributions(*shape, seed=0):
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed)).softmax(-1)
+
+
+def test_tau_zero_keeps_every_target_score():
+    s_a, s_q = distributions(3, 49, seed=1), distributions(3, 49, seed=2)
+    torch.testing.assert_close(combine_attention(s_a, s_q, "add", 0.0), (s_a + s_q).softmax(-1))
+
+
+def test_tau_above_every_probability_is_audio_only():
+    s_a, s_q = distributions(3, 49, seed=1), distributions(3, 49, seed=2)
+    torch.testing.assert_close(combine_attention(s_a, s_q, "add", 1.01), s_a.softmax(-1))
+    torch.testing.assert_close(combine_attention(s_a, None, "add", 0.025), s_a.softmax(-1))
+
+
+def test_threshold_mask_is_exact_at_tau():
+    tau = 0.25
+    s_a = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
+    s_q = torch.tensor([[0.25, 0.2499, 0.5, 0.0001]])  # exactly tau passes (>=), just below does not
+    kept = torch.tensor([[0.25, 0.0, 0.5, 0.0]])
+    torch.testing.assert_close(combine_attention(s_a, s_q, "add", tau), (s_a + kept).softmax(-1))
+    torch.testing.assert_close(combine_attention(s_a, s_q, "mul", tau), (s_a * kept).softmax(-1))
+    torch.testing.assert_close(combine_attention(s_a, s_q, "max", tau), torch.maximum(s_a, kept).softmax(-1))
+
+
+def test_combine_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="combine"):
+        combine_attention(distributions(1, 4), distributions(1, 4), "sum", 0.1)
+
+
+def reference_tsg_attention(maps, f_a, f_tgt, audio_index, visual_index, combine, tau, target_aware):
+    """Per-question computation (gathering each question's maps), the definition TSGPlus must equal."""
+    m = F.normalize(maps[visual_index], dim=-1)                              # (B, T, P, d)
+    s_a = torch.einsum("btpd,btd->btp", m, F.normalize(f_a[audio_index], dim=-1)).softmax(-1)
+    s_q = torch.einsum("btpd,bd->btp", m, F.normalize(f_tgt, dim=-1)).softmax(-1) if target_aware else None
+    return combine_attention(s_a, s_q, combine, tau)
+
+
+@pytest.mark.parametrize("combine,tau,target_aware", [("add", 0.025, True), ("mul", 0.02, True),
+                                                      ("max", 0.0, True), ("add", 0.025, False)])
+def test_tsg_attention_equals_per_question_computation(combine, tau, target_aware):
+    g = torch.Generator().manual_seed(3)
+    U, B, T, P, d = 3, 5, 2, 49, 8
+    maps, f_a = torch.randn(U, T, P, d, generator=g), torch.randn(U, T, d, generator=g)
+    f_tgt = torch.randn(B, d, generator=g)
+    audio_index = torch.tensor([0, 1, 2, 2, 0])
+    visual_index = torch.stack([audio_index, (audio_index + 1) % U])
+    tsg = TSGPlus(d, target_aware, combine, tau)
+    f_v, attention = tsg(maps, f_a, f_tgt, audio_index, visual_index)
+    assert f_v.shape == (2, B, T, d) and attention.shape == (2, B, T, P)
+    for k in range(2):
+        expected = reference_tsg_attention(maps, f_a, f_tgt, audio_index, visual_index[k], combine, tau, target_aware)
+        torch.testing.assert_close(attention[k], expected)
+        attended = torch.einsum("btp,btpd->btd", expected, maps[visual_index[k]])
+        pooled = maps[visual_index[k]].mean(2)
+        torch.testing.assert_close(f_v[k], tsg.fc(torch.tanh(torch.cat([pooled, attended], -1))))
+    f_v1, attention1 = tsg(maps, f_a, f_tgt, audio_index, audio_index)  # 1-D index: (B, ...) outputs
+    torch.testing.assert_close(attention1, attention[0])
+    torch.testing.assert_close(f_v1, f_v[0])
+
+
+# --- token orders ------------------------------------------------------------------------------------------------
+def test_interleave_orders():
+    T = 3
+    v = torch.tensor([[[1.0], [2.0], [3.0]]])
+    a = -v
+    assert arrange_tokens(v, a, "IL(V;A)").flatten().tolist() == [1, -1, 2, -2, 3, -3]
+    assert arrange_tokens(v, a, "IL(A;V)").flatten().tolist() == [-1, 1, -2, 2, -3, 3]
+    assert arrange_tokens(v, a, "Cat(V;A)").flatten().tolist() == [1, 2, 3, -1, -2, -3]
+    assert arrange_tokens(v, a, "Cat(A;V)").flatten().tolist() == [-1, -2, -3, 1, 2, 3]
+    v_pos, a_pos = token_positions("IL(V;A)", T)
+    assert v_pos.tolist() == [0, 2, 4] and a_pos.tolist() == [1, 3, 5]
+    with pytest.raises(ValueError, match="order"):
+        token_positions("IL(V,A)", T)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_split_inverts_arrange(order):
+    g = torch.Generator().manual_seed(0)
+    v, a = torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)
+    v2, a2 = split_tokens(arrange_tokens(v, a, order), order)
+    assert torch.equal(v2, v) and torch.equal(a2, a)
+
+
+def test_cms_reads_each_order_at_its_own_positions():
+    """Without position codes the attention ignores the token order, so the per-modality distributions that
+    L_cms compares must be the same for every order, and must be the weights at that order's positions."""
+    batch = make_batch()
+    reference = small_model().eval()
+    with torch.no_grad():
+        base = reference(batch)
+        for order in ORDERS:
+            model = small_model(order=order).eval()
+            model.load_state_dict(reference.state_dict())
+            out = model(batch)
+            torch.testing.assert_close(out["temporal_attn_visual"], base["temporal_attn_visual"])
+            torch.testing.assert_close(out["temporal_attn_audio"], base["temporal_attn_audio"])
+            v_pos, a_pos = token_positions(order, batch["visual"].shape[1])
+            weights = out["temporal_attn"]
+            torch.testing.assert_close(weights[:, v_pos] / weights[:, v_pos].sum(-1, keepdim=True),
+                                       out["temporal_attn_visual"])
+            torch.testing.assert_close(weights[:, a_pos] / weights[:, a_pos].sum(-1, keepdim=True),
+                                       out["temporal_attn_audio"])
+            loss_terms = model.loss(batch, out)[1]
+            assert loss_terms["cms"] == pytest.approx(reference.loss(batch, base)[1]["cms"], rel=1e-4, abs=1e-7)
+
+
+# --- the full model ---------------------------------------------------------------------------------------------
+OPTION_SETS = [
+    {}, {"target_aware": False}, {"combine": "mul"}, {"combine": "max"}, {"tau": 0.0}, {"tau": 0.03},
+    {"use_ls": False}, {"use_cms": False}, {"use_tsg": False}, {"use_jtg": False},
+    {"use_tsg": False, "use_jtg": False}, {"order": "IL(A;V)"}, {"order": "Cat(V;A)"}, {"order": "Cat(A;V)"},
+    {"stream": "dual"}, {"stream": "dual", "order": "Cat(A;V)"}, {"positional": "sinusoidal"},
+    {"target": "mask"}, {"cms_weight": 0.0, "ls_weight": 1.0}, {"modalities": ["visual"]},
+]
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_output_shapes_and_loss_for_every_option(options):
+    U, B, T, L = 3, 5, 4, 6
+    batch = make_batch(U, B, T, L)
+    model = small_model(**options).train()
+    out = model(batch)
+    assert out["logits"].shape == (B, 42)
+    assert out["spatial_attn"].shape == (B, T, 49)
+    assert out["temporal_attn"].shape == (B, 2 * T)
+    assert out["temporal_attn_visual"].shape == out["temporal_attn_audio"].shape == (B, T)
+    for key, size in (("spatial_attn", (B, T)), ("temporal_attn", (B,)), ("temporal_attn_visual", (B,)),
+                      ("temporal_attn_audio", (B,))):
+        torch.testing.assert_close(out[key].float().sum(-1), torch.ones(size))
+    if options.get("use_ls", True):
+        assert out["match_logits"].shape == out["mismatch_logits"].shape == (B, T, 2)
+    else:
+        assert "match_logits" not in out
+    total, terms = model.loss(batch, out)
+    assert set(terms) == {"qa", "cms", "match", "total"}
+    assert math.isfinite(terms["total"])
+    if not options.get("use_cms", True) or not options.get("use_jtg", True):
+        assert terms["cms"] == 0.0
+    if not options.get("use_ls", True):
+        assert terms["match"] == 0.0
+    weights = {"qa": 1.0, "cms": options.get("cms_weight", 1.0), "match": options.get("ls_weight", 0.5)}
+    assert terms["total"] == pytest.approx(sum(weights[k] * terms[k] for k in weights), rel=1e-5)
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_full_size_shapes_fp32_and_bf16():
+    U, B, T, L = 2, 3, 10, 8
+    batch = make_batch(U, B, T, L, visual_dim=2048, audio_dim=128, sentence_dim=1024, token_dim=512)
+    torch.manual_seed(0)
+    model = build_model("tass").eval()
+    with torch.no_grad():
+        out = model(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out_bf16 = model(batch)
+            _, terms = model.loss(batch, out_bf16)
+    assert out["logits"].shape == (B, 42) and out["spatial_attn"].shape == (B, T, 49)
+    assert out["temporal_attn"].shape == (B, 2 * T) and out["match_logits"].shape == (B, T, 2)
+    assert out_bf16["logits"].shape == (B, 42) and torch.isfinite(out_bf16["logits"].float()).all()
+    assert out_bf16["spatial_attn"].dtype == torch.float32  # attention arithmetic stays fp32 under autocast
+    assert all(math.isfinite(v) for v in terms.values())
+
+
+def test_unique_video_gather_equals_per_question_inputs():
+    index = [0, 0, 1, 2, 2, 1]
+    shared = make_batch(U=3, B=6, video_index=index)
+    per_question = dict(shared, visual=shared["visual"][shared["video_index"]],
+                        audio=shared["audio"][shared["video_index"]], video_index=torch.arange(6))
+    model = small_model().eval()
+    with torch.no_grad():
+        a, b = model(shared), model(per_question)
+    for key in ("logits", "spatial_attn", "temporal_attn", "target_weights", "match_logits"):
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("removed", ["visual", "audio"])
+def test_a_zeroed_modality_gives_finite_outputs(removed):
+    """The data pipeline feeds a removed modality as zeros; the input LayerNorms must not turn that into NaN."""
+    batch = make_batch()
+    batch[removed] = torch.zeros_like(batch[removed])
+    model = small_model()
+    out = model(batch)
+    total, terms = model.loss(batch, out)
+    total.backward()
+    assert torch.isfinite(out["logits"]).all() and all(math.isfinite(v) for v in terms.values())
+    if removed == "visual":  # identical positions: the spatial attention is uniform
+        torch.testing.assert_close(out["spatial_attn"], torch.full_like(out["spatial_attn"], 1 / 49))
+
+
+def test_single_video_batch_skips_match_loss():
+    batch = make_batch(U=1, B=3)
+    model = small_model()
+    out = model(batch)
+    assert "match_logits" not in out
+    assert model.loss(batch, out)[1]["match"] == 0.0
+
+
+def test_target_word_choice():
+    batch = make_batch()
+    model = small_model().train()
+    out = model(batch)
+    weights = out["target_weights"].detach()
+    assert torch.equal(weights.sum(-1), torch.ones(len(weights)))
+    assert torch.equal((weights == 1).sum(-1), torch.ones(len(weights), dtype=torch.long))  # one token each
+    assert not (weights.bool() & ~batch["token_mask"]).any()  # never a padding position
+    model.loss(batch, out)[0].backward()
+    assert model.target_word.query.weight.grad.abs().sum() > 0  # straight-through gradient reaches the scorer
+
+    masked = small_model(target="mask")
+    chosen = masked(batch)["target_weights"].detach()
+    named = batch["target_mask"].any(-1)
+    torch.testing.assert_close(chosen[named], batch["target_mask"][named].float())
+    assert torch.equal((chosen[~named] == 1).sum(-1), torch.ones(int((~named).sum()), dtype=torch.long))
+
+
+def test_adam_steps_reduce_loss_on_a_fixed_batch():
+    batch = make_batch(seed=1)
+    model = small_model(seed=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []
+    for _ in range(30):
+        total, terms = model.loss(batch, model(batch))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append(terms)
+    assert history[-1]["qa"] < 0.5 * history[0]["qa"]
+    assert history[-1]["total"] < history[0]["total"] - 1.5
+    assert all(later["total"] < earlier["total"] for earlier, later in zip(history[::5], history[5::5]))
+
+
+def test_same_seed_same_outputs():
+    batch = make_batch()
+    outputs = []
+    for _ in range(2):
+        model = small_model(seed=7, dropout=0.3).train()
+        torch.manual_seed(11)
+        outputs.append(model(batch))
+    for key in outputs[0]:
+        assert torch.equal(outputs[0][key], outputs[1][key]), key
+
+
+def test_batch_contract_errors():
+    model = small_model()
+    batch = make_batch()
+    with pytest.raises(KeyError, match="target_mask"):
+        model({k: v for k, v in batch.items() if k != "target_mask"})
+    with pytest.raises(ValueError, match="visual"):
+        model(dict(batch, visual=batch["visual"][..., :5]))
+    with pytest.raises(ValueError, match="video_index"):
+        model(dict(batch, video_index=batch["video_index"] + 10))
+    with pytest.raises(ValueError, match="token_mask"):
+        model(dict(batch, token_mask=torch.zeros_like(batch["token_mask"])))
+
+
+# --- question-only baseline ------------------------------------------------------------------------------------
+def test_qonly_ignores_audio_visual_and_tokens():
+    torch.manual_seed(0)
+    model = build_model("qonly", d_model=16, sentence_dim=20).eval()
+    batch = make_batch()
+    changed = make_batch(seed=5)
+    changed["sentence"], changed["answer"] = batch["sentence"], batch["answer"]
+    with torch.no_grad():
+        out = model(batch)
+        assert torch.equal(out["logits"], model(changed)["logits"])
+        assert torch.equal(out["logits"], model({"sentence": batch["sentence"]})["logits"])
+    assert out["logits"].shape == (5, 42)
+    total, terms = model.loss(batch, out)
+    assert set(terms) == {"qa", "total"} and terms["qa"] == pytest.approx(terms["total"])
+
+
+# --- registry and parameter counts ------------------------------------------------------------------------------
+def test_build_model_errors():
+    with pytest.raises(ValueError, match=r"registered models: \['qonly', 'tass'\]"):
+        build_model("tassnet")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['stride'\]; valid options: .*'order'"):
+        build_model("tass", stride=2)
+    with pytest.raises(ValueError, match="order='IL'"):
+        build_model("tass", order="IL")
+    with pytest.raises(ValueError, match="stream"):
+        build_model("tass", stream="triple")
+    assert "combine" in valid_options("tass") and "d_model" in valid_options("qonly")
+
+
+def test_dual_stream_adds_one_attention_and_a_fusion_layer():
+    d = 64
+    single = count_trainable(build_model("tass", d_model=d))
+    dual = count_trainable(build_model("tass", d_model=d, stream="dual"))
+    attention = 4 * (d * d + d)
+    fusion = 2 * d * d + d
+    assert dual - single == attention + fusion
+
+
+def test_params_report_and_cli(capsys):
+    assert parse_options(["stream=dual", "use_ls=false", "tau=0.02", "order=Cat(A;V)"]) == {
+        "stream": "dual", "use_ls": False, "tau": 0.02, "order": "Cat(A;V)"}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_options(["stream"])
+    report = parameter_report("qonly", {"d_model": 8, "sentence_dim": 4})
+    assert report["total"] == sum(report["blocks"].values())
+    assert report["blocks"] == trainable_by_block(build_model("qonly", d_model=8, sentence_dim=4))
+
+    from avqa.cli import main
+    assert main(["params", "--model", "qonly", "--option", "d_model=8", "--option", "sentence_dim=4"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(printed[-1]) == report
+    assert any(line.startswith("total") for line in printed)
+    with pytest.raises(SystemExit, match="unknown option"):
+        main(["params", "--option", "nonsense=1"])
