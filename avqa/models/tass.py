@@ -60,6 +60,14 @@ class TASSNet(nn.Module):
     when use_jtg=False: mean pooling); target_weights (B, L): the question tokens chosen as target;
     match_logits, mismatch_logits (B, T, 2): the L_s classifier on matched / unmatched segment pairs (only
     with use_ls and at least two unique videos in the batch).
+
+    Options: d_model (512), heads (4), dropout (0.1); target_aware (off: TSG+ uses the audio only, no target
+    word); target "attention" (the paper's argmax token) | "mask" (the stored first-<Object> tokens);
+    combine "add" | "mul" | "max"; tau (None: 0.025 for add/max, 0.02 for mul); use_tsg (off: global average
+    pooled visual feature); use_jtg (off: MeanFusion of the mean audio and visual features, no L_cms);
+    use_ls, use_cms; order "IL(V;A)" | "IL(A;V)" | "Cat(V;A)" | "Cat(A;V)"; stream "single" | "dual";
+    positional "none" | "sinusoidal"; cms_weight (1.0), ls_weight (0.5); input sizes visual_dim (2048),
+    audio_dim (128), sentence_dim (1024), token_dim (512); n_answers (42).
     """
 
     def __init__(self, d_model: int = 512, heads: int = 4, dropout: float = 0.1, target_aware: bool = True,
