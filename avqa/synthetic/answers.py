@@ -203,18 +203,18 @@ def kind_beside_timed(scene, values):
 
 
 def same_time_as(scene, values):
+    """The other sounding type that overlaps <Object> most in time, by at least a block more than any other."""
     x = values[0]
     anchor = _one([o for o in sounding_objects(scene) if o["instrument"] == x])
-    others = [o for o in sounding_objects(scene) if o["instrument"] != x]
-    if anchor is None or not others:
+    if anchor is None:
         return None
-    overlap = {id(o): sum(a and b for a, b in zip(anchor["sounding"], o["sounding"])) for o in others}
-    ranked = sorted(others, key=lambda o: -overlap[id(o)])
-    best = overlap[id(ranked[0])]
-    runner_up = overlap[id(ranked[1])] if len(ranked) > 1 else 0
-    if best == 0 or best - runner_up < BLOCK_SECONDS:
+    overlaps = sorted(((sum(a and b for a, b in zip(anchor["sounding"], o["sounding"])), o["instrument"])
+                       for o in sounding_objects(scene) if o["instrument"] != x), reverse=True)
+    if not overlaps or overlaps[0][0] == 0:
         return None
-    return ranked[0]["instrument"]
+    if len(overlaps) > 1 and overlaps[0][0] - overlaps[1][0] < BLOCK_SECONDS:
+        return None
+    return overlaps[0][1]
 
 
 def positioned_compare(attribute: str, named: bool) -> Answer:
@@ -235,7 +235,9 @@ def positioned_compare(attribute: str, named: bool) -> Answer:
 
 # --- Audio-Visual: temporal -------------------------------------------------------------------------------------
 def nth_to_come_in(scene, values):
-    rank = ORDINALS.index(values[0]) if values[0] in ORDINALS else len(ORDINALS)
+    if values[0] not in ORDINALS:
+        return None
+    rank = ORDINALS.index(values[0])
     playing = sorted(sounding_objects(scene), key=onset)
     if rank >= len(playing):
         return None

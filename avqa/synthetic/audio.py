@@ -1,10 +1,10 @@
 """The soundtrack of a scene: one synthesised track per source, gated per second, at its loudness, mixed.
 
-A source's tone is its type's timbre (catalog.Sound: partials, band noise, vibrato) at unit RMS; its envelope is
-either sustained (flat) or rhythmic (4 notes a second, sharp attack, exponential decay, silent gaps), scaled to
-unit RMS as well, so loudness_db alone sets the level while sounding (8-dB steps between levels). The gate opens
-and closes only at whole seconds (10-ms ramps avoid clicks). The voiceover is speech-like: a glottal harmonic
-series through vowel formants, in syllables with pauses.
+A source's tone is its type's timbre (catalog.Sound: partials, band noise, vibrato) at unit RMS; its envelope
+is either sustained (flat) or rhythmic (4 notes a second, sharp attack, exponential decay, silent gaps), scaled
+to unit RMS as well, so loudness_db alone sets the level while sounding (scene.LOUDNESS_DB: 6-dB steps). The
+gate opens and closes only at whole seconds (10-ms ramps avoid clicks). The voiceover is speech-like: a glottal
+harmonic series through vowel formants, in syllables with pauses.
 """
 from __future__ import annotations
 

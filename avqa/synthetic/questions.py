@@ -1,10 +1,13 @@
 """Which questions to ask about each scene, chosen so that the question alone predicts little.
 
 Every (template, values) a scene supports is a candidate (its answer computed by answers.answer). Per split, a
-greedy balancer picks each video's questions: templates asked least so far first, then the candidate whose
-answer is least over-represented for its template and for its exact (template, values). Because each video
-offers several answers per template (yes for one value, no for another; different positions, counts), this
-drives every template's answers towards uniform without biasing which videos are chosen for what.
+greedy balancer picks each video's questions one at a time (a template at most once per video while others
+remain), minimising
+    cost = (times the template was asked) + 2 * (excess of the answer among the template's answers so far)
+           + 1 * (excess of the answer among the answers to the same template and values so far)
+where excess = count - mean count of the answers seen. Each video offers several answers per template (yes for
+one value, no for another; different positions, counts), so this drives every template's answers, and the
+answers given the exact values, towards uniform: the question alone predicts little.
 """
 from __future__ import annotations
 
