@@ -1,0 +1,177 @@
+"""Feature extraction speed: the model alone vs. avqa's shard pipeline vs. a naive reference-style pipeline.
+
+On the same videos in one run (default: 2 synthetic-looking 60-s 320x240 clips made with ffmpeg lavfi, or
+--videos DIR), at fp32 and bf16 autocast:
+  (a) model: CLIP-RN50 trunk + VGGish on frames / log-mel examples decoded and preprocessed beforehand;
+  (b) pipeline: avqa.extract.extract_shard for clip_rn50 and vggish (decoding in workers, cross-video batches,
+      Zarr stores written), models already loaded as in (a);
+  (c) naive: ffmpeg dumps JPEGs at 1 fps to a temp dir, PIL loads each, CLIP's PIL preprocess per image,
+      batch-1 model calls; audio: ffmpeg to a 16 kHz wav, torchvggish's wavfile_to_examples, one VGGish call.
+Also CLIP seconds per frame for batch sizes x (NCHW, channels_last), to choose features.batch_frames.cpu.
+Prints one JSON (goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2).
+
+    python benchmarks/extract.py [--videos DIR] [--threads 2] [--parts model pipeline naive sweep]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from avqa import encoders, media
+from avqa.extract import extract_shard, load_encoder
+
+
+def make_videos(folder: Path, n: int, seconds: int) -> list[Path]:
+    """Moving test patterns (testsrc2) with a 440/660 Hz tone, 320x240 at 25 fps, AAC 44.1 kHz stereo."""
+    paths = []
+    for i in range(n):
+        path = folder / f"bench{i}.mp4"
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                        "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={seconds}",
+                        "-f", "lavfi", "-i", f"sine=f={440 + 220 * i}:r=44100:d={seconds}",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", str(path)],
+                       check=True)
+        paths.append(path)
+    return paths
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def predecode(paths: list[Path], T1: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All videos' CLIP inputs (N, 3, 224, 224) and VGGish examples (M, 1, 96, 64), as the pipeline makes them."""
+    transform = encoders.clip_image_transform()
+    images, examples = [], []
+    for path in paths:
+        frames = media.decode_frames(path, T1, pad=False)
+        images.append(transform(frames.data))
+        audio = media.decode_audio(path, encoders.SAMPLE_RATE, T1, pad=False)
+        examples.append(torch.from_numpy(encoders.vggish_examples(audio.data, audio.seconds.n_real)))
+    return torch.cat(images), torch.cat(examples)
+
+
+def run_model(clip, vggish, images, examples, batch: int) -> None:
+    with torch.inference_mode():
+        for start in range(0, len(images), batch):
+            clip.forward(images[start:start + batch])
+        for start in range(0, len(examples), batch):
+            vggish.forward(examples[start:start + batch])
+
+
+def run_pipeline(clip, vggish, paths: list[Path], T1: int, workers: int) -> None:
+    ids = [p.stem for p in paths]
+    with tempfile.TemporaryDirectory() as out:
+        for run in (clip, vggish):
+            extract_shard(run, ids, paths[0].parent, f"{out}/{run.name}.zarr", f"{out}/{run.name}.tsv", T1=T1,
+                          workers=workers, desc="bench")
+
+
+def run_naive(clip_model, vggish_model, paths: list[Path], precision: str) -> None:
+    import open_clip
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    from PIL import Image
+    from torchvggish import vggish_input
+
+    preprocess = open_clip.image_transform(224, is_train=False, mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD)
+    for path in paths:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", "fps=1", f"{tmp}/%05d.jpg"], check=True)
+            for jpg in sorted(Path(tmp).glob("*.jpg")):
+                image = preprocess(Image.open(jpg).convert("RGB"))[None]
+                encoders.clip_maps(clip_model, image, precision, channels_last=False)
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-ac", "1", "-ar", "16000",
+                            f"{tmp}/audio.wav"], check=True)
+            examples = vggish_input.wavfile_to_examples(f"{tmp}/audio.wav")
+            encoders.vggish_emb(vggish_model, examples)
+
+
+def batch_sweep(clip, images: torch.Tensor, batches: list[int], precision: str, repeats: int) -> dict[str, float]:
+    """CLIP seconds per frame over the first max(batches) frames, per batch size and memory format: the best of
+    `repeats` rounds, the configurations interleaved so a change in machine load hits them alike."""
+    frames = images[: max(batches)]
+    runs = {f"{batch}/{'channels_last' if cl else 'nchw'}": (dataclasses.replace(
+        clip, precision=precision, channels_last=cl), batch) for cl in (False, True) for batch in batches}
+    best = dict.fromkeys(runs, float("inf"))
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for name, (run, batch) in runs.items():
+                run.forward(frames[:batch])  # warm-up: memory-format switch, kernels for this shape
+                seconds, _ = timed(lambda: [run.forward(frames[s:s + batch]) for s in range(0, len(frames), batch)])
+                best[name] = min(best[name], seconds / len(frames))
+    return {name: round(value, 4) for name, value in best.items()}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", help="folder of .mp4 videos (default: make 2 synthetic 60-s clips)")
+    parser.add_argument("--n-videos", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--T1", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="decode workers of the pipeline")
+    parser.add_argument("--batch", type=int, default=20, help="frames per model batch (config batch_frames.cpu)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--sweep-batches", type=int, nargs="+", default=[1, 8, 20, 60])
+    parser.add_argument("--sweep-precision", default="bf16")
+    parser.add_argument("--sweep-repeats", type=int, default=2)
+    parser.add_argument("--parts", nargs="+", default=["model", "pipeline", "naive", "sweep"])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = (sorted(Path(args.videos).glob("*.mp4")) if args.videos
+                 else make_videos(Path(tmp), args.n_videos, args.seconds))
+        clip = load_encoder("clip_rn50", "random", 0, args.device, args.batch, channels_last=True)
+        vggish = load_encoder("vggish", "random", 0, args.device, args.batch)
+        images, examples = predecode(paths, args.T1)
+        report = {"videos": len(paths), "frames": len(images), "audio_seconds": len(examples),
+                  "threads": args.threads, "batch": args.batch, "device": str(clip.device),
+                  "load_average_at_start": os.getloadavg()[0], "seconds": {}}
+        for precision in args.precisions:
+            run = dataclasses.replace(clip, precision=precision)
+            run.forward(images[:2])  # warm-up
+            times = report["seconds"][precision] = {}
+            if "model" in args.parts:
+                times["model"] = timed(run_model, run, vggish, images, examples, args.batch)[0]
+            if "pipeline" in args.parts:
+                times["pipeline"] = timed(run_pipeline, run, vggish, paths, args.T1, args.workers)[0]
+            if "naive" in args.parts:
+                times["naive"] = timed(run_naive, clip.model, vggish.model, paths, precision)[0]
+            print(precision, {k: round(v, 2) for k, v in times.items()}, file=sys.stderr, flush=True)
+        report["ratios"] = ratios(report["seconds"])
+        if "sweep" in args.parts:
+            report["clip_seconds_per_frame"] = {args.sweep_precision: batch_sweep(
+                clip, images, args.sweep_batches, args.sweep_precision, args.sweep_repeats)}
+    report["seconds"] = {p: {k: round(v, 2) for k, v in t.items()} for p, t in report["seconds"].items()}
+    report["load_average_at_end"] = os.getloadavg()[0]  # other jobs on the machine skew the timings
+    print(json.dumps(report, indent=1))
+    return report
+
+
+def ratios(seconds: dict) -> dict:
+    out = {}
+    for precision, t in seconds.items():
+        if "model" in t and "pipeline" in t:
+            out[f"pipeline_over_model_{precision}"] = round(t["pipeline"] / t["model"], 3)
+        if "naive" in t and "pipeline" in t:
+            out[f"naive_over_pipeline_{precision}"] = round(t["naive"] / t["pipeline"], 3)
+    if "fp32" in seconds and "bf16" in seconds and "pipeline" in seconds["bf16"] and "naive" in seconds["fp32"]:
+        out["naive_fp32_over_pipeline_bf16"] = round(seconds["fp32"]["naive"] / seconds["bf16"]["pipeline"], 3)
+    return out
+
+
+if __name__ == "__main__":
+    main()
