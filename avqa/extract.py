@@ -2,18 +2,21 @@
 `python -m avqa failures`: merge the per-shard failure lists.
 
 Per shard: DataLoader workers decode (frames only for CLIP, audio only for VGGish) and preprocess ahead of the
-model; the seconds of consecutive videos are packed into fixed-size batches; each video's features go to the
-store as soon as its last second is encoded. A video that cannot be used is a row of the failures TSV (video_id,
-stage, reason) and the shard goes on; a shard where every video failed is a valid empty store (V = 0). Store
-and TSV are written atomically (a killed job leaves neither). One code path for CPU and GPU: device, batch size
-and precision come from the arguments. Layout (contracts.md): clip_rn50 `maps` (V, T1, 7, 7, 2048) float16,
-vggish `emb` (V, T1, 128) float32, `video_id` (V,), attrs with provenance and per-video durations,
-n_seconds (real seconds), padded and cut flags.
+model (the CLI starts them before it loads the model); the seconds of consecutive videos are packed into
+fixed-size batches; each video's features go to the store as soon as its last second is encoded. With workers=0
+decoding runs in-process, between model batches: on a CPU whose cores the model's threads already fill, this is
+faster than a competing decoder process (benchmarks/extract.py measures both). A video that cannot be used is
+a row of the failures TSV (video_id, stage, reason) and the shard goes on; a shard where every video failed is a
+valid empty store (V = 0). Store and TSV are written atomically (a killed job leaves neither). One code path
+for CPU and GPU: device, batch size and precision come from the arguments. Layout (contracts.md): clip_rn50
+`maps` (V, T1, 7, 7, 2048) float16, vggish `emb` (V, T1, 128) float32, `video_id` (V,), attrs with provenance
+and per-video durations, n_seconds (real seconds), padded and cut flags.
 """
 from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from avqa import encoders
-from avqa.extract_parts import (ENCODERS, FAILURE_COLUMNS, Batcher, DecodeDataset, ShardWriter, clean_reason,
-                                decode_loader)
+from avqa.extract_parts import (ENCODERS, FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter,
+                                clean_reason, decode_loader)
 from avqa.shards import read_shard
 from avqa.store import atomic_path
 
@@ -71,14 +74,22 @@ def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch
     return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance)
 
 
+def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
+                   sample_rate: int = 16000, workers: int = 1) -> Iterator[Item]:
+    """Start the decode workers (they prefetch at once, e.g. while the model loads); yields Items in order."""
+    return iter(decode_loader(DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate), workers))
+
+
 def extract_shard(encoder: EncoderRun, video_ids: list[str], videos_dir: str | Path, out: str | Path,
                   failures_out: str | Path, T1: int, fps: int = 1, sample_rate: int = 16000, workers: int = 1,
-                  desc: str = "shard") -> dict:
-    """Encode one shard; write the store and the failures TSV atomically. Returns {"stored", "failed"}."""
-    if fps != 1:
-        raise ValueError(f"fps={fps}: the feature stores hold one frame per second ((V, T1, ...)); use fps 1")
+                  desc: str = "shard", items: Iterator[Item] | None = None) -> dict:
+    """Encode one shard; write the store and the failures TSV atomically. Returns {"stored", "failed"}.
+
+    items: the shard's decoding, if already started with start_decoding (else started here).
+    """
     array, item_shape, dtype = LAYOUT[encoder.name]
-    loader = decode_loader(DecodeDataset(video_ids, videos_dir, encoder.name, T1, fps, sample_rate), workers)
+    if items is None:
+        items = start_decoding(encoder.name, video_ids, videos_dir, T1, fps, sample_rate, workers)
     failures: list[tuple[str, str, str]] = []
     with atomic_path(out) as store_tmp, atomic_path(failures_out) as failures_tmp, torch.inference_mode():
         writer = ShardWriter(store_tmp, array, item_shape, dtype, T1, capacity=len(video_ids))
@@ -91,7 +102,7 @@ def extract_shard(encoder: EncoderRun, video_ids: list[str], videos_dir: str | P
                 writer.add(video_id, features, seconds_of.pop(video_id))
                 progress.update()
 
-        for item in loader:
+        for item in items:
             if item.failure is not None:
                 logger.warning("%s failed at %s: %s", item.video_id, *item.failure)
                 failures.append((item.video_id, *item.failure))
@@ -173,10 +184,11 @@ def _run_extract(args) -> None:
     precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
     batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
     weights = encoders.resolve_weights(args.weights, "clip" if args.encoder == "clip_rn50" else "vggish")
+    items = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers)
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
                            args.channels_last, args.bn3_gamma)
     result = extract_shard(encoder, video_ids, videos_dir, args.out, args.failures, args.T1, args.fps,
-                           args.sample_rate, args.workers, desc=args.shard)
+                           args.sample_rate, args.workers, desc=args.shard, items=items)
     print(f"{args.shard} {args.encoder}: {result['stored']} stored, {result['failed']} failed")
 
 

@@ -44,6 +44,8 @@ class DecodeDataset(torch.utils.data.Dataset):
                  sample_rate: int = 16000):
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
+        if fps != 1:
+            raise ValueError(f"fps={fps}: the feature stores hold one frame per second ((V, T1, ...)); use fps 1")
         self.video_ids, self.videos_dir = list(video_ids), Path(videos_dir)
         self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
         self._transform = None

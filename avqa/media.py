@@ -101,13 +101,19 @@ def _ffmpeg_problem(err: ffmpeg.Error) -> str:
     return lines[-1] if lines else "ffmpeg failed without a message"
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """ffprobe a file; MediaError if it is missing, empty or not a readable media file."""
+def check_file(path: str | Path) -> Path:
+    """MediaError if the file is missing or empty (cheap checks, no decoder)."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(path, "missing file")
     if path.stat().st_size == 0:
         raise MediaError(path, "zero-byte file")
+    return path
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """ffprobe a file; MediaError if it is missing, empty or not a readable media file."""
+    path = check_file(path)
     try:
         info = ffmpeg.probe(str(path), v="error")
     except ffmpeg.Error as err:
@@ -137,13 +143,16 @@ def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, t
     """uint8 RGB frames (n, H, W, 3) at t = (k + 0.5) / fps for k < min(real seconds, T1).
 
     pad=True repeats the last real frame up to T1 * fps frames; pad=False returns only the real ones.
+    ffprobe runs only when decord fails (it costs about as much CPU as decoding the audio): to name the problem
+    (corrupt file, no video stream) or, for a file decord cannot read but ffmpeg can, to decode with ffmpeg.
     """
-    info = probe(path)
-    if info.video is None:
-        raise MediaError(path, "no video stream")
+    check_file(path)
     try:
         frames, seconds = _frames_decord(path, T1, fps, threads)
-    except Exception as err:  # decord raises RuntimeError / DECORDError on files ffmpeg still reads
+    except Exception as err:  # decord raises RuntimeError / DECORDError
+        info = probe(path)
+        if info.video is None:
+            raise MediaError(path, "no video stream") from err
         logger.warning("%s: decord failed (%s); decoding with ffmpeg instead", path, str(err).splitlines()[0])
         frames, seconds = _frames_ffmpeg(path, info, T1, fps)
     frames = _as_rgb(frames, path)
