@@ -149,6 +149,38 @@ class AVQADataset:
             return self._visual_ram[rows]
         return self._visual_array.get_orthogonal_selection((rows,))
 
+    def input_stats(self, sources: Sequence[str] = ("visual", "audio", "sentence", "tokens"),
+                    max_videos: int = 1000, chunk: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-channel mean and std {source: (mean, std)} of this split's inputs (float64 sums, float32 out).
+
+        visual: over every map position of every segment of up to `max_videos` videos (evenly spaced rows, so
+        the same split always gives the same statistics), read `chunk` videos at a time; audio: every segment
+        of every video; sentence: every question; tokens: every real token (token_mask). A removed modality is
+        all zeros here and gets mean 0, std 0 (Standardize then keeps scale 1).
+        """
+        stats = {}
+        if "visual" in sources:
+            n = len(self.video_ids)
+            rows = np.unique(np.linspace(0, n - 1, min(n, max_videos)).round().astype(np.int64))
+            channels = self._visual_array.shape[-1]
+            total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
+            for start in range(0, len(rows), chunk):
+                x = self.read_visual(rows[start:start + chunk]).reshape(-1, channels).astype(np.float64)
+                total += x.sum(0)
+                total_sq += (x * x).sum(0)
+                count += len(x)
+            stats["visual"] = _mean_std(total, total_sq, count)
+        if "audio" in sources:
+            x = self.audio.reshape(-1, self.audio.shape[-1]).astype(np.float64)
+            stats["audio"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+        if "sentence" in sources:
+            x = self.sentence.astype(np.float64)
+            stats["sentence"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+        if "tokens" in sources:
+            x = self.tokens[self.token_mask].astype(np.float64)
+            stats["tokens"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+        return stats
+
     def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
         """The contract's batch for these question rows."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -164,6 +196,12 @@ class AVQADataset:
             "answer": torch.from_numpy(self.table["answer_idx"].to_numpy(np.int64)[idx]),
             "question_id": torch.from_numpy(self.table["question_id"].to_numpy(np.int64)[idx]),
         }
+
+
+def _mean_std(total: np.ndarray, total_sq: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = total / max(count, 1)
+    var = np.maximum(total_sq / max(count, 1) - mean * mean, 0.0)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
 class QuestionBatchSampler:

@@ -14,7 +14,8 @@ against RUN_CONFIG_SCHEMA, paths relative to the working directory):
   annotations {train, val, test}: parquet paths, pooled {train, val, test}: pooled store paths,
   questions: questions.zarr path.
   Optional: in_memory (auto | true | false, default auto), memory_budget_gb (default 4: 'auto' holds a split's
-  visual maps in RAM when they fit), eval_batch_size (default batch_size).
+  visual maps in RAM when they fit), eval_batch_size (default batch_size), norm_videos (default 1000: the
+  train videos whose maps give the per-channel input statistics the model standardises with).
 
 Outputs in --out: run_config.json; checkpoints/last.pt after every epoch (model, optimizer, scheduler, grad
 scaler, RNG states, epoch, best, log) and checkpoints/best.pt; train_log.csv (epoch, lr, loss and each loss
@@ -82,6 +83,7 @@ RUN_CONFIG_SCHEMA = {
         "device": {"enum": ["auto", "cpu", "cuda"]},
         "in_memory": {"enum": ["auto", True, False]},
         "memory_budget_gb": {"type": "number", "minimum": 0},
+        "norm_videos": {"type": "integer", "minimum": 1},
         "annotations": _SPLIT_PATHS,
         "pooled": _SPLIT_PATHS,
         "questions": {"type": "string", "minLength": 1},
@@ -253,6 +255,8 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
                                        seed=spec["seed"])
         logger.info("%s: %d train / %d val questions, %d batches per epoch, device %s (%s)", spec["variant"],
                     len(data["train"]), len(data["val"]), len(sampler), device, precision)
+        if state["epoch"] == 0:  # a resumed model has its fitted statistics in the checkpoint
+            fit_inputs(model, data["train"], spec.get("norm_videos", 1000))
     for epoch in range(state["epoch"], spec["epochs"]):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -281,6 +285,16 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
             on_epoch_end(epoch, row)
     data.clear()  # release the train/val features (possibly held in RAM) before the test split is loaded
     return finish(spec, out, model, best_path, state, device, precision)
+
+
+def fit_inputs(model: torch.nn.Module, train: AVQADataset, max_videos: int) -> None:
+    """Fit the model's per-channel input standardisation (avqa.models.blocks.Standardize) on the train split."""
+    from avqa.models.blocks import fit_input_stats, input_sources
+
+    sources = input_sources(model)
+    if sources:
+        fitted = fit_input_stats(model, train.input_stats(sorted(sources), max_videos))
+        logger.info("input statistics fitted on the train split: %s", ", ".join(sorted(set(fitted))))
 
 
 def write_log(path: Path, rows: list[dict]) -> None:

@@ -177,3 +177,25 @@ def test_worker_processes_build_the_same_batches(paths):
     here, workers = list(iterate_batches(ds, batches)), list(iterate_batches(ds, batches, num_workers=1))
     assert len(here) == len(workers) == len(batches)
     assert all(torch.equal(a[k], b[k]) for a, b in zip(here, workers) for k in a)
+
+
+def test_input_stats_are_the_per_channel_mean_and_std_of_the_split(paths):
+    ds = _dataset(paths, in_memory=True)
+    stats = ds.input_stats(max_videos=1000, chunk=2)       # chunks smaller than the split: sums across reads
+    visual = ds.read_visual(np.arange(len(ds.video_ids))).astype(np.float64).reshape(-1, 2048)
+    np.testing.assert_allclose(stats["visual"][0], visual.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stats["visual"][1], visual.std(0), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(stats["audio"][0], ds.audio.reshape(-1, 128).mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats["sentence"][1], ds.sentence.std(0), rtol=1e-4)
+    real_tokens = ds.tokens[ds.token_mask].astype(np.float64)   # padding tokens do not count
+    np.testing.assert_allclose(stats["tokens"][0], real_tokens.mean(0), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(stats["tokens"][0], ds.tokens.reshape(-1, ds.tokens.shape[-1]).mean(0))
+    few = ds.input_stats(["visual"], max_videos=2)         # evenly spaced subset: first and last video
+    first_last = ds.read_visual(np.array([0, len(ds.video_ids) - 1])).astype(np.float64).reshape(-1, 2048)
+    np.testing.assert_allclose(few["visual"][0], first_last.mean(0), rtol=1e-5, atol=1e-7)
+    assert set(few) == {"visual"}
+
+
+def test_input_stats_of_a_removed_modality_are_zero(paths):
+    stats = _dataset(paths, modalities=["visual"]).input_stats(["audio"])
+    assert not stats["audio"][0].any() and not stats["audio"][1].any()

@@ -365,3 +365,38 @@ def test_params_report_and_cli(capsys):
     assert any(line.startswith("total") for line in printed)
     with pytest.raises(SystemExit, match="unknown option"):
         main(["params", "--option", "nonsense=1"])
+
+
+# --- input standardisation -------------------------------------------------------------------------------------
+def test_standardize_is_identity_until_fitted_then_zero_mean_unit_std():
+    from avqa.models.blocks import Standardize
+
+    x = 0.7 + 1e-3 * torch.randn(500, 6, generator=torch.Generator().manual_seed(0))
+    norm = Standardize(6, "audio")
+    assert torch.equal(norm(x), x)
+    norm.fit(x.mean(0), x.std(0, unbiased=False))
+    y = norm(x)
+    assert torch.allclose(y.mean(0), torch.zeros(6), atol=1e-3) and torch.allclose(y.std(0), torch.ones(6), atol=1e-2)
+    norm.fit(torch.zeros(6), torch.zeros(6))               # zero spread (a removed input): scale stays 1
+    assert torch.equal(norm(x), x)
+    with pytest.raises(ValueError, match="expected"):
+        norm.fit(torch.zeros(5), torch.ones(5))
+
+
+def test_fitted_statistics_live_in_the_state_dict_and_change_the_output():
+    from avqa.models.blocks import fit_input_stats, input_sources
+
+    model, batch = small_model().eval(), make_batch()
+    assert input_sources(model) == {"visual", "audio", "sentence", "tokens"}
+    before = model(batch)["logits"]
+    dims = {"visual": 24, "audio": 8, "sentence": 20, "tokens": 12}
+    stats = {k: (torch.full((d,), 0.7), torch.full((d,), 1e-3)) for k, d in dims.items()}
+    assert sorted(fit_input_stats(model, stats)) == sorted(dims)
+    after = model(batch)["logits"]
+    assert not torch.allclose(before, after)
+    copy = small_model(seed=0).eval()
+    copy.load_state_dict(model.state_dict())               # a checkpoint carries its normalisation
+    assert torch.allclose(copy(batch)["logits"], after)
+    with pytest.raises(KeyError, match="visual"):
+        fit_input_stats(model, {k: v for k, v in stats.items() if k != "visual"})
+    assert input_sources(build_model("qonly", d_model=16, sentence_dim=20)) == {"sentence"}

@@ -40,48 +40,102 @@ def check_choice(name: str, value, choices) -> None:
 
 
 # --- input projections -------------------------------------------------------------------------------------------
-# Inputs are normalised here (random-encoder features are tiny with a large common offset). The LayerNorms have no
-# affine part: the linear layer after each absorbs a per-channel scale and shift, and the frozen inputs then need
-# no gradient (the 2048 -> d projection's backward computes only its weight gradient).
+# Inputs are normalised twice. First per channel with training-set statistics (Standardize): random-encoder
+# features are tiny with a large common offset (VGGish's is ~20x its spread), and with a per-position LayerNorm
+# alone the content is a small ripple on that offset — on the synthetic data the audio-visual match loss then
+# never left ln 2 and the answers stayed at the question-only level. Then a LayerNorm without affine part per
+# position (the linear layer after it absorbs scale and shift; frozen inputs need no gradient).
+INPUT_SOURCES = ("visual", "audio", "sentence", "tokens")
+
+
+class Standardize(nn.Module):
+    """x -> (x - mean) / std per channel, with `mean` and `std` of one input `source` fitted on the training split.
+
+    The statistics are buffers (saved in every checkpoint, so a trained model carries its own normalisation);
+    until fitted it is the identity. Channels with (near) zero spread, e.g. an input removed by zeroing, keep
+    scale 1.
+    """
+
+    def __init__(self, dim: int, source: str):
+        super().__init__()
+        check_choice("source", source, INPUT_SOURCES)
+        self.source = source
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, mean, std, min_std: float = 1e-12) -> None:
+        mean = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
+        std = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        if mean.shape != self.mean.shape or std.shape != self.scale.shape:
+            raise ValueError(f"Standardize({self.source}): statistics of shape {tuple(mean.shape)} / "
+                             f"{tuple(std.shape)}, expected ({self.mean.numel()},)")
+        self.mean.copy_(mean)
+        self.scale.copy_(torch.where(std > min_std, 1.0 / std.clamp_min(min_std), torch.ones_like(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.dtype)) * self.scale.to(x.dtype)
+
+
+def fit_input_stats(model: nn.Module, stats: dict[str, tuple]) -> list[str]:
+    """Fit every Standardize of `model` from stats {source: (mean, std)}; returns the sources fitted."""
+    fitted = []
+    for module in model.modules():
+        if isinstance(module, Standardize):
+            if module.source not in stats:
+                raise KeyError(f"no input statistics for {module.source!r}; have {sorted(stats)}")
+            module.fit(*stats[module.source])
+            fitted.append(module.source)
+    return fitted
+
+
+def input_sources(model: nn.Module) -> set[str]:
+    """The inputs whose statistics `model` needs (its Standardize sources)."""
+    return {m.source for m in model.modules() if isinstance(m, Standardize)}
+
+
 class VisualProjection(nn.Module):
-    """f_v,m: LayerNorm over the 2048 CLIP channels of each map position, then a linear map to d (sec. 3, inputs).
+    """f_v,m: standardised, LayerNorm over the 2048 CLIP channels of each position, linear map to d (sec. 3).
 
     Applied to the U unique videos' maps once per batch: (U, T, 7, 7, C) -> (U, T, 49, d).
     """
 
     def __init__(self, in_dim: int, d_model: int):
         super().__init__()
+        self.standardize = Standardize(in_dim, "visual")
         self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
         self.proj = nn.Linear(in_dim, d_model)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         u, t = maps.shape[:2]
         positions = maps.reshape(u, t, -1, maps.shape[-1])
-        return self.proj(self.norm(positions))
+        return self.proj(self.norm(self.standardize(positions)))
 
 
 class AudioProjection(nn.Module):
-    """f_a: LayerNorm over the 128 VGGish dims, then linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
+    """f_a: standardised, LayerNorm over the 128 VGGish dims, then linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
 
     def __init__(self, in_dim: int, d_model: int):
         super().__init__()
+        self.standardize = Standardize(in_dim, "audio")
         self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
         self.mlp = nn.Sequential(nn.Linear(in_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.norm(audio))
+        return self.mlp(self.norm(self.standardize(audio)))
 
 
 class QuestionProjection(nn.Module):
-    """f_q: LayerNorm over the CLIP sentence embedding, then a linear map to d."""
+    """f_q: standardised, LayerNorm over the CLIP sentence embedding, then a linear map to d."""
 
     def __init__(self, in_dim: int, d_model: int):
         super().__init__()
+        self.standardize = Standardize(in_dim, "sentence")
         self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
         self.proj = nn.Linear(in_dim, d_model)
 
     def forward(self, sentence: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(sentence))
+        return self.proj(self.norm(self.standardize(sentence)))
 
 
 class TargetWord(nn.Module):
@@ -100,6 +154,7 @@ class TargetWord(nn.Module):
         super().__init__()
         check_choice("target", mode, TARGETS)
         self.mode = mode
+        self.standardize = Standardize(token_dim, "tokens")
         self.norm = nn.LayerNorm(token_dim, elementwise_affine=False)
         self.token_proj = nn.Linear(token_dim, d_model)
         self.query = nn.Linear(d_model, d_model)
@@ -122,7 +177,7 @@ class TargetWord(nn.Module):
 
     def forward(self, tokens: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
                 target_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        words = self.token_proj(self.norm(tokens))
+        words = self.token_proj(self.norm(self.standardize(tokens)))
         weights = self.selection(words, f_q, token_mask, target_mask)
         chosen = torch.einsum("bl,bld->bd", weights.to(words.dtype), words)
         return self.mlp(chosen), weights
@@ -331,10 +386,17 @@ class JTG(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.fuse_mean = nn.Linear(2 * d_model, d_model)
 
-    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor, f_q: torch.Tensor
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor, f_q: torch.Tensor,
+                audio_index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """f_v (B, T, d), f_q (B, d); f_a (B, T, d), or (U, T, d) per unique video with audio_index (B,).
+
+        The audio sequence depends on the video only, so with audio_index the audio LSTM runs once per video
+        (U rows instead of B; the same result as indexing first).
+        """
         v_seq, _ = self.lstm_v(f_v)
         a_seq, _ = self.lstm_a(f_a)
+        if audio_index is not None:
+            a_seq, f_a = a_seq[audio_index], f_a[audio_index]
         if self.stream == "single":
             tokens = arrange_tokens(v_seq, a_seq, self.order)
             if self.positional == "sinusoidal":

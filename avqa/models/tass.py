@@ -128,7 +128,7 @@ class TASSNet(nn.Module):
         else:
             f_v, out["spatial_attn"] = self.visual_features(maps, f_a_video, f_tgt, index, index)
         if self.use_jtg:
-            fused, temporal = self.jtg(f_v, f_a, f_q)
+            fused, temporal = self.jtg(f_v, f_a_video, f_q, index)
             out["temporal_attn"] = temporal["tokens"]
             out["temporal_attn_visual"], out["temporal_attn_audio"] = temporal["visual"], temporal["audio"]
         else:
