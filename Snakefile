@@ -14,12 +14,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 W.check_config(config)
 
 
+report: "workflow/report/workflow.rst"
+
+
 wildcard_constraints:
     split="train|val|test",
     encoder="clip_rn50|vggish",
     shard=r"shard\d+",
     method="avg|stride",
     seed=r"\d+",
+    table=r"table\d+",
 
 
 include: "workflow/rules/synthetic.smk"
@@ -28,8 +32,11 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
+    """Every configured table and the report's figures (then: snakemake --report report.html)."""
+    default_target: True
     input:
-        expand("results/{table}.csv", table=config["tables"]),
+        W.all_targets(config),

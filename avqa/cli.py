@@ -24,6 +24,9 @@ COMMANDS = {
     "evaluate": "avqa.evaluate",
     "params": "avqa.params",
     "table": "avqa.tables",
+    "plot-table": "avqa.plots",
+    "plot-curves": "avqa.plots",
+    "plot-attention": "avqa.attention",
 }
 
 

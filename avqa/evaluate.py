@@ -132,14 +132,35 @@ def write_outputs(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict)
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
 
+def test_dataset(spec: dict, in_memory: str | bool | None = None):
+    """The run's test split as an avqa.data.AVQADataset (in_memory: default the run config's setting)."""
+    from avqa.data import AVQADataset
+
+    return AVQADataset(spec["annotations"]["test"], spec["pooled"]["test"], spec["questions"],
+                       modalities=spec["modalities"],
+                       in_memory=spec.get("in_memory", "auto") if in_memory is None else in_memory,
+                       memory_budget_gb=spec.get("memory_budget_gb", 4.0))
+
+
+def load_best_model(run_dir: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+    """The run's best-on-val model (DIR/model_best.pt, built from DIR/run_config.json) and its run config."""
+    from avqa.train import build, load_run_config, resolve_device
+
+    run_dir = Path(run_dir)
+    best = run_dir / "model_best.pt"
+    if not best.exists():
+        raise FileNotFoundError(f"{run_dir}: no model_best.pt (train the run first)")
+    spec = load_run_config(run_dir / "run_config.json")
+    device = resolve_device(spec["device"]) if device is None else device
+    model = build(spec).to(device)
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    return model, spec
+
+
 def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, precision: str
                  ) -> tuple[pd.DataFrame, dict]:
     """Predictions and metrics of `model` on the run's test split (spec: the run config, see avqa.train)."""
-    from avqa.data import AVQADataset
-
-    test = AVQADataset(spec["annotations"]["test"], spec["pooled"]["test"], spec["questions"],
-                       modalities=spec["modalities"], in_memory=spec.get("in_memory", "auto"),
-                       memory_budget_gb=spec.get("memory_budget_gb", 4.0))
+    test = test_dataset(spec)
     predictions = predict(model, test, spec.get("eval_batch_size", spec["batch_size"]), device, precision,
                           spec.get("num_workers", 0), desc="test")
     metrics = evaluate_predictions(predictions, spec["annotations"]["test"])
@@ -154,8 +175,6 @@ def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, p
 
 def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
     """Evaluate DIR/model_best.pt on the test split (unless metrics.json is newer) and write the outputs."""
-    from avqa.train import build, load_run_config, resolve_device
-
     run_dir = Path(run_dir)
     best, metrics_path = run_dir / "model_best.pt", run_dir / "metrics.json"
     if not best.exists():
@@ -163,10 +182,8 @@ def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
     if metrics_path.exists() and metrics_path.stat().st_mtime >= best.stat().st_mtime and not force:
         logger.info("%s is up to date", metrics_path)
         return json.loads(metrics_path.read_text())
-    spec = load_run_config(run_dir / "run_config.json")
-    device = resolve_device(spec["device"])
-    model = build(spec).to(device)
-    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+    model, spec = load_best_model(run_dir)
+    device = next(model.parameters()).device
     predictions, metrics = evaluate_on_test(model, spec, device, spec["precision"][device.type])
     write_outputs(run_dir, predictions, metrics)
     return metrics

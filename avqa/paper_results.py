@@ -12,6 +12,13 @@ AVST / LAVisH rows of its Table 1 are not here. Found:
   (around 74.98%)"), the same figure as the paper's abstract-level claim noted in shared/design.md.
 Rows of other methods are left out until their numbers can be read from the paper's own Table 1 (a benchmark
 index quoting another paper is not the same table and mixes evaluation set-ups).
+
+Tables 2-7 (the ablations of sec. 4.3): no rows. Searched again for this (the stored ar5iv.labs.arxiv.org/html/
+2405.07451 page, sciencestack and review pages, queries on the ablation rows, tau, the token orders and the
+dual-stream parameter counts): every stored copy holds only the paper's title, abstract and summaries, none of
+the ablation tables' cells. So table2..table7 show this pipeline's rows only. The 10.9M / 12.5M trainable
+parameters of shared/design.md (avqa/params.py) are the project's summary of the paper, not a cell read here
+from its Table 7, and are not added as a published row either.
 """
 from __future__ import annotations
 

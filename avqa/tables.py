@@ -4,17 +4,26 @@
 by the variant recorded in their run_config.json (or metrics.json), in order of first appearance. Explicit
 grouping instead: `--run VARIANT=DIR[,DIR...]` (repeatable), or `--spec FILE.json` holding
 [{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]. `--label VARIANT=TEXT` overrides a row's label
-(default: the run config's `label`). A Markdown twin is written beside the CSV (results/table1.md).
+(default: the run config's `label`). `--full VARIANT` names the full model the ablation tables compare with
+(default tass). A Markdown twin is written beside the CSV (results/table1.md).
 
 A table is a TableSpec: a name, a title and columns; a Column maps one run's record (metrics.json +
 run_config.json) to a number. Table 1 (MUSIC-AVQA test accuracy, %, micro averages): A_Count, A_Comp, A_Avg,
-V_Count, V_Loc, V_Avg, AV_Exist, AV_Loc, AV_Count, AV_Comp, AV_Temp, AV_Avg, All_Avg. Other tables add specs
-to TABLES (e.g. group averages and parameter counts) without touching the row logic.
+V_Count, V_Loc, V_Avg, AV_Exist, AV_Loc, AV_Count, AV_Comp, AV_Temp, AV_Avg, All_Avg. Tables 2-7 (the paper's
+ablations, sec. 4.3) report the group averages A_Avg, V_Avg, AV_Avg and All_Avg; table 7 adds Params_M, the
+trainable parameters in millions of the run's model (built from its run config, frozen encoders not counted).
 
 Rows: source "this run" for trained variants — mean over seeds, with `{column}_std` twins (sample std, ddof=1)
 when any variant has more than one seed — and "paper (reported)" for the published numbers kept as data in
 avqa.paper_results (cells not published are empty). Provenance columns: variant, n_seeds, seeds,
 n_test_questions, dataset, weights, experiment, reference.
+
+Seed spread (ablation tables): every row is compared with the full model on All_Avg. `All_diff` = mean(row) -
+mean(full); `All_pooled_std` = the pooled sample standard deviation of the two rows' seeds,
+s_p = sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2)); `beyond_spread` is "yes" when |All_diff| > 2 s_p,
+"no" otherwise, "n/a (1 seed)" when either row has a single seed (no spread to compare with) and "reference"
+on the full model's own row. This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
+that are large against seed-to-seed variation, which single-run ablation tables cannot show at all.
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +47,9 @@ logger = logging.getLogger(__name__)
 THIS_RUN = "this run"
 PAPER = "paper (reported)"
 PROVENANCE = ("n_seeds", "seeds", "n_test_questions", "dataset", "weights", "experiment", "reference")
+COMPARED = "All_Avg"                                  # the column ablation rows are compared on
+SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread")
+SPREAD_FACTOR = 2.0                                   # |diff| > SPREAD_FACTOR x pooled std: beyond the spread
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,7 @@ class Column:
     name: str                                     # CSV column, e.g. "A_Count"
     header: str                                   # Markdown header, e.g. "A Count"
     get: Callable[[dict], float | None]           # run record {"metrics", "run_config", "dir"} -> value
+    per_seed: bool = True                         # False: one value for all seeds (a parameter count), no std
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ class TableSpec:
     title: str
     columns: tuple[Column, ...]
     decimals: int = 2
+    compare: bool = False                         # compare every row with the full model (SPREAD_COLUMNS)
 
 
 def _accuracy(cell: dict | None) -> float | None:
@@ -89,7 +104,47 @@ TABLE1 = TableSpec(
         Column("All_Avg", "All Avg", overall_accuracy),
     ),
 )
-TABLES: dict[str, TableSpec] = {TABLE1.name: TABLE1}
+
+
+@lru_cache(maxsize=None)
+def _trainable(model: str, options_json: str) -> int:
+    from avqa.models import build_model, count_trainable  # torch: only for the tables that count parameters
+
+    return count_trainable(build_model(model, **json.loads(options_json)))
+
+
+def trainable_millions(record: dict) -> float | None:
+    """Trainable parameters (M) of the run's model, rebuilt from its run_config.json (None without one)."""
+    config = record["run_config"]
+    if "model" not in config:
+        return None
+    options = json.dumps(config.get("model_options", {}), sort_keys=True)
+    return _trainable(config["model"], options) / 1e6
+
+
+GROUP_COLUMNS = (
+    Column("A_Avg", "A Avg", group_accuracy("Audio")),
+    Column("V_Avg", "V Avg", group_accuracy("Visual")),
+    Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
+    Column("All_Avg", "All", overall_accuracy),
+)
+PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
+
+
+def ablation(name: str, title: str, extra: tuple[Column, ...] = ()) -> TableSpec:
+    """An ablation table (paper sec. 4.3): group averages and All, each row compared with the full model."""
+    return TableSpec(name, f"{title} (test accuracy %, micro averages)", extra + GROUP_COLUMNS, compare=True)
+
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
+    TABLE1,
+    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses"),
+    ablation("table3", "Table 3: the preprocessing (strided T1 -> T sampling vs. average pooling)"),
+    ablation("table4", "Table 4: how TSG+ combines the audio and target attention"),
+    ablation("table5", "Table 5: the TSG+ threshold tau"),
+    ablation("table6", "Table 6: the order of the audio and visual tokens in the single stream"),
+    ablation("table7", "Table 7: single-stream vs. dual-stream JTG, with and without L_cms", extra=(PARAMS,)),
+)}
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -159,6 +214,10 @@ def variant_row(spec: TableSpec, group: VariantRuns) -> dict:
     row = {"method": label, "variant": group.variant, "source": THIS_RUN}
     for column in spec.columns:
         values = [column.get(r) for r in records]
+        if not column.per_seed:
+            value = _one(values, column.name, group.variant)
+            row[column.name], row[f"{column.name}_std"] = (math.nan if value is None else value), math.nan
+            continue
         values = np.array([np.nan if v is None else v for v in values], dtype=float)
         row[column.name] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
         row[f"{column.name}_std"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else math.nan
@@ -192,17 +251,55 @@ def paper_row(spec: TableSpec, published: dict) -> dict:
     return row
 
 
-def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True) -> pd.DataFrame:
+def pooled_std(n1: int, s1: float, n2: int, s2: float) -> float:
+    """Pooled sample standard deviation of two groups of seeds (NaN unless both have >= 2 seeds)."""
+    if n1 < 2 or n2 < 2:
+        return math.nan
+    return math.sqrt(((n1 - 1) * s1 ** 2 + (n2 - 1) * s2 ** 2) / (n1 + n2 - 2))
+
+
+def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
+    """'yes' / 'no': is |diff| beyond SPREAD_FACTOR pooled standard deviations? (see the module docstring)"""
+    if min(n_row, n_full) < 2:
+        return "n/a (1 seed)"
+    if math.isnan(diff) or math.isnan(spread):
+        return "n/a"
+    return "yes" if abs(diff) > SPREAD_FACTOR * spread else "no"
+
+
+def compare_with_full(rows: list[dict], full: str | None) -> None:
+    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with the full model's row."""
+    reference = next((r for r in rows if r["variant"] == full and r["source"] == THIS_RUN), None)
+    for row in rows:
+        row.update(dict.fromkeys(SPREAD_COLUMNS[:2], math.nan), beyond_spread="")
+        if row["source"] != THIS_RUN:
+            continue
+        if reference is None:
+            row["beyond_spread"] = f"n/a (no row of the full model {full!r})"
+        elif row is reference:
+            row["beyond_spread"] = "reference"
+        else:
+            n_row, n_full = row["n_seeds"], reference["n_seeds"]
+            row["All_diff"] = row[COMPARED] - reference[COMPARED]
+            row["All_pooled_std"] = pooled_std(n_row, row[f"{COMPARED}_std"], n_full, reference[f"{COMPARED}_std"])
+            row["beyond_spread"] = spread_verdict(row["All_diff"], row["All_pooled_std"], n_row, n_full)
+
+
+def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True,
+                full: str | None = "tass") -> pd.DataFrame:
     rows = [variant_row(spec, g) for g in groups]
     if with_paper:
         rows += [paper_row(spec, p) for p in paper_rows(spec.name)]
+    if spec.compare:
+        compare_with_full(rows, full)
     table = pd.DataFrame(rows)
     values = [c.name for c in spec.columns]
-    stds = [f"{c}_std" for c in values]
     multi_seed = bool((table.loc[table["source"] == THIS_RUN, "n_seeds"] > 1).any())
-    columns = ["method", "variant", "source", *values, *(stds if multi_seed else []), *PROVENANCE]
-    table = table[columns]
-    table[values + (stds if multi_seed else [])] = table[values + (stds if multi_seed else [])].round(spec.decimals)
+    stds = [f"{c.name}_std" for c in spec.columns if c.per_seed] if multi_seed else []
+    spread = list(SPREAD_COLUMNS) if spec.compare else []
+    table = table[["method", "variant", "source", *values, *stds, *spread, *PROVENANCE]]
+    numeric = values + stds + spread[:2]
+    table[numeric] = table[numeric].astype(float).round(spec.decimals)
     table["n_seeds"] = table["n_seeds"].astype("Int64")
     table["n_test_questions"] = table["n_test_questions"].astype("Int64")
     return table
@@ -216,22 +313,37 @@ def _cell(mean, std, decimals: int) -> str:
     return text + (f" ± {std:.{decimals}f}" if std is not None and not pd.isna(std) else "")
 
 
+def _signed(value, decimals: int) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:+.{decimals}f}"
+
+
 def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
-    headers = ["Method", "Source", *(c.header for c in spec.columns), "Seeds", "Test questions", "Dataset",
-               "Weights"]
+    spread = ["Δ All vs full", "Beyond seed spread"] if spec.compare else []
+    headers = ["Method", "Source", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
+               "Dataset", "Weights"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    has_std = f"{spec.columns[0].name}_std" in table.columns
     for _, row in table.iterrows():
         cells = [str(row["method"]), str(row["source"])]
-        cells += [_cell(row[c.name], row[f"{c.name}_std"] if has_std else None, spec.decimals)
-                  for c in spec.columns]
+        cells += [_cell(row[c.name], row.get(f"{c.name}_std"), spec.decimals) for c in spec.columns]
+        if spec.compare:
+            cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–")]
         cells += ["–" if pd.isna(row["n_seeds"]) else f"{row['n_seeds']} ({row['seeds']})",
                   "–" if pd.isna(row["n_test_questions"]) else str(row["n_test_questions"]),
                   str(row["dataset"]), str(row["weights"])]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Values are accuracies in percent, micro averages (correct / count) over the test questions."]
-    if has_std:
-        lines.append("`mean ± std` over seeds (sample standard deviation).")
+    if any(str(name).endswith("_std") for name in table.columns):
+        lines.append("`mean ± std` over seeds (sample standard deviation); every cell of a row averages the same "
+                     "seeds (Seeds column: their number and the seeds).")
+    if any(not c.per_seed for c in spec.columns):
+        lines.append("Params (M): trainable parameters in millions of the run's model (frozen CLIP / VGGish "
+                     "encoders not counted).")
+    if spec.compare:
+        lines.append(f"Δ All vs full: the row's mean All minus the full model's. Beyond seed spread: \"yes\" when "
+                     f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
+                     f"(s_p = sqrt(((n1-1) s1² + (n2-1) s2²) / (n1+n2-2))), \"no\" otherwise, \"n/a (1 seed)\" "
+                     f"when either row has one seed. A rule of thumb against seed-to-seed variation, not a "
+                     f"significance test.")
     references = table.loc[table["source"] == PAPER, ["method", "reference"]]
     if len(references):
         lines += ["", "Published rows (only cells found in the cited source; – = not available):"]
@@ -249,7 +361,8 @@ def write_table(spec: TableSpec, table: pd.DataFrame, out_csv: str | Path) -> Pa
 
 
 # --- CLI ----------------------------------------------------------------------------------------------------
-def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
+def parse_pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    """["KEY=VALUE", ...] -> [(KEY, VALUE), ...]; a malformed item is an error naming the flag and the item."""
     pairs = []
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -264,7 +377,7 @@ def groups_from_args(args: argparse.Namespace) -> list[VariantRuns]:
     if args.spec:
         for entry in json.loads(Path(args.spec).read_text()):
             groups.append(VariantRuns(entry["variant"], entry.get("label"), [Path(d) for d in entry["runs"]]))
-    for variant, dirs in _pairs(args.run, "--run"):
+    for variant, dirs in parse_pairs(args.run, "--run"):
         groups.append(VariantRuns(variant, None, [Path(d) for d in dirs.split(",") if d]))
     if args.runs:
         groups += group_runs(args.runs)
@@ -273,7 +386,7 @@ def groups_from_args(args: argparse.Namespace) -> list[VariantRuns]:
     seen = [g.variant for g in groups]
     if len(set(seen)) != len(seen):
         raise ValueError(f"table: a variant is listed twice: {seen}")
-    labels = dict(_pairs(args.label, "--label"))
+    labels = dict(parse_pairs(args.label, "--label"))
     unknown = set(labels) - set(seen)
     if unknown:
         raise ValueError(f"--label names variants without runs: {sorted(unknown)}")
@@ -286,7 +399,7 @@ def _cli(args: argparse.Namespace) -> None:
     if args.table not in TABLES:
         raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
     spec = TABLES[args.table]
-    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper)
+    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full)
     md = write_table(spec, table, args.out)
     print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
           f"{int((table['source'] == PAPER).sum())} published rows")
@@ -301,5 +414,7 @@ def register(subparsers) -> None:
     parser.add_argument("--spec", help='JSON file: [{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]')
     parser.add_argument("--label", action="append", help="VARIANT=TEXT: the row's label (repeatable)")
     parser.add_argument("--no-paper", action="store_true", help="leave out the published rows")
+    parser.add_argument("--full", default="tass", help="the full model's variant, which ablation rows are compared "
+                                                       "with (default tass)")
     parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix")
     parser.set_defaults(func=_cli)

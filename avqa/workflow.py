@@ -3,15 +3,22 @@
 The schema (workflow/schemas/config.schema.yaml) checks each key alone; `check_config` checks what a schema
 cannot say (a table naming an unknown variant, T1 not a multiple of T). Everything a rule needs is derived from
 the config here, so the rules stay thin and the derivations are unit-tested.
+
+Experiments are data: `variants` (name -> model + options), `tables` (name -> variants, as a list trained with
+the top-level `seeds`, or {variants, seeds, labels}); a run is a (variant, seed) and its directory depends on
+nothing else, so a run listed by several tables (the full model) is one Snakemake job.
 """
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 SPLITS = ("train", "val", "test")
 ENCODERS = ("clip_rn50", "vggish")
+# Models whose forward returns the TSG+ / JTG attention maps drawn for the report.
+ATTENTION_MODELS = ("tass",)
 
 
 class ConfigError(ValueError):
@@ -22,14 +29,38 @@ def check_config(config: dict) -> None:
     T1, T = config["features"]["T1"], config["preprocess"]["T"]
     if T1 % T:
         raise ConfigError(f"config: features.T1 ({T1}) must be a multiple of preprocess.T ({T})")
-    for table, variants in config["tables"].items():
+    for table in config["tables"]:
+        variants = table_variants(config, table)
         unknown = [v for v in variants if v not in config["variants"]]
         if unknown:
             raise ConfigError(f"config: tables.{table} names unknown variants {unknown}; "
                               f"known: {sorted(config['variants'])}")
+        stray = sorted(set(table_labels(config, table)) - set(variants))
+        if stray:
+            raise ConfigError(f"config: tables.{table}.labels names variants {stray} that the table does not list")
+    if full_model(config) not in config["variants"]:
+        raise ConfigError(f"config: full_model {full_model(config)!r} is not a variant; "
+                          f"known: {sorted(config['variants'])}")
     if config["dataset"] == "synthetic" and config["synthetic"]["seconds"] < T:
         raise ConfigError(f"config: synthetic.seconds ({config['synthetic']['seconds']}) is shorter than "
                           f"preprocess.T ({T})")
+
+
+def gpu_jobs(config: dict) -> int:
+    """The `gpu` resource of the GPU rules: 1 when they will run on CUDA, 0 when on the CPU.
+
+    device cuda -> 1, cpu -> 0, auto -> whether torch sees a CUDA device here. With a GPU, the default profile's
+    pool of one GPU keeps two GPU jobs from sharing it; on a CPU-only machine the same rules are plain CPU jobs
+    that share the cores through --cores and their `threads` (two 1-thread training runs in parallel are faster
+    than one 2-thread run: small matrix products scale badly across threads). A cluster profile sets its own
+    per-rule gpu in set-resources, which overrides this value.
+    """
+    device = config["device"]
+    if device != "auto":
+        return int(device == "cuda")
+    import torch  # only for auto: the Snakefile stays cheap to parse otherwise
+
+    return int(torch.cuda.is_available())
 
 
 def synthesize_args(config: dict) -> str:
@@ -136,15 +167,91 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
     }
 
 
+# --- experiments: tables, their runs, the report ---------------------------------------------------------------
+def full_model(config: dict) -> str:
+    """The variant every ablation row is compared with (and whose attention the report draws)."""
+    return config.get("full_model", "tass")
+
+
+def _table(config: dict, table: str) -> dict:
+    """A table's entry as {variants, seeds, labels}: the list form means the top-level seeds and no labels."""
+    if table not in config["tables"]:
+        raise ConfigError(f"config: no table {table!r}; configured: {sorted(config['tables'])}")
+    entry = config["tables"][table]
+    if isinstance(entry, list):
+        entry = {"variants": entry}
+    return {"variants": list(entry["variants"]), "seeds": list(entry.get("seeds", config["seeds"])),
+            "labels": dict(entry.get("labels") or {})}
+
+
 def table_variants(config: dict, table: str) -> list[str]:
-    return list(config["tables"][table])
+    return _table(config, table)["variants"]
+
+
+def table_seeds(config: dict, table: str) -> list[int]:
+    return _table(config, table)["seeds"]
+
+
+def table_labels(config: dict, table: str) -> dict[str, str]:
+    """Row labels this table gives its variants (the shared full model is 'add (ours)' in one, 'IL(V;A)' in another)."""
+    return _table(config, table)["labels"]
 
 
 def table_runs(config: dict, table: str) -> list[str]:
-    """The run directories behind one table: every variant x every seed."""
-    return [run_dir(config, v, s) for v in table_variants(config, table) for s in config["seeds"]]
+    """The run directories behind one table: every variant x every seed of the table."""
+    seeds = table_seeds(config, table)
+    return [run_dir(config, v, s) for v in table_variants(config, table) for s in seeds]
+
+
+def label_args(config: dict, table: str) -> str:
+    """`--label VARIANT=TEXT` for each label the table sets, shell-quoted (labels hold spaces and brackets)."""
+    return " ".join(f"--label {shlex.quote(f'{v}={text}')}" for v, text in table_labels(config, table).items())
 
 
 def table_args(config: dict, table: str) -> str:
-    """The `python -m avqa table` arguments: every run directory of the table (grouped there by variant)."""
-    return "--runs " + " ".join(table_runs(config, table))
+    """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model."""
+    args = ["--runs", *table_runs(config, table), label_args(config, table), f"--full {full_model(config)}"]
+    return " ".join(a for a in args if a)
+
+
+def curves_args(config: dict, table: str) -> str:
+    """The `python -m avqa plot-curves` arguments of a table: its runs, its row labels, a title."""
+    return " ".join(a for a in ["--runs", *table_runs(config, table), label_args(config, table),
+                                f"--title {shlex.quote(f'Training curves of the {table} runs')}"] if a)
+
+
+def attention_inputs(config: dict, variant: str, seed: int | str) -> list[str]:
+    """What the attention figure of one run reads: the finished run, its test annotations and pooled features."""
+    run = run_dir(config, variant, seed)
+    return [f"{run}/metrics.json", f"{run}/model_best.pt", f"{run}/predictions.csv",
+            "results/annotations/test.parquet", f"results/pooled/{variant_pooling(config, variant)}/test.zarr"]
+
+
+def attention_run(config: dict) -> str | None:
+    """The full model's run drawn in the attention figure: its first seed in the first table listing it.
+
+    None when no table trains the full model or its model has no attention to draw (e.g. qonly).
+    """
+    variant = full_model(config)
+    if config["variants"][variant]["model"] not in ATTENTION_MODELS:
+        return None
+    for table in config["tables"]:
+        if variant in table_variants(config, table):
+            return run_dir(config, variant, table_seeds(config, table)[0])
+    return None
+
+
+def plot_targets(config: dict) -> list[str]:
+    """The report's figures: per table a per-type / per-group accuracy chart and the training curves, plus the
+    full model's attention figure."""
+    targets = [f"results/plots/{table}_{kind}.png" for table in config["tables"] for kind in ("accuracy", "curves")]
+    run = attention_run(config)
+    if run is not None:
+        variant, seed = Path(run).parts[-2], Path(run).name.removeprefix("seed")
+        targets.append(f"results/plots/attention/{variant}_seed{seed}.png")
+    return targets
+
+
+def all_targets(config: dict) -> list[str]:
+    """What `rule all` builds: every configured table (CSV + Markdown) and the report's figures."""
+    return [f"results/{table}.csv" for table in config["tables"]] + plot_targets(config)

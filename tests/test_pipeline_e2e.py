@@ -1,7 +1,9 @@
 """End to end: the whole Snakemake DAG on a tiny synthetic dataset, from nothing to results/table1.csv.
 
 One real `snakemake --cores 2 results/table1.csv` run (tests/data/tiny.yaml: 14 six-second videos, T1 = 6,
-T = 3, two epochs) in a temporary working directory; the assertions then read what every stage wrote.
+T = 3, two epochs) in a temporary working directory; the assertions then read what every stage wrote. Then one
+ablation table on top of it (table3, preprocessing off vs on, with its configured seeds: the full model's seed 0
+is table1's run, reused), its figures and `snakemake --report`.
 """
 from __future__ import annotations
 
@@ -87,6 +89,45 @@ def test_feature_stores_have_the_documented_shapes(run, config):
     assert pooled["visual"].shape[1:] == (config["preprocess"]["T"], 7, 7, 2048)
     questions = store.open_read(run / "results/features/questions.zarr")
     assert questions["sentence"].shape[1] == 1024 and questions["tokens"].shape[2] == 512
+
+
+ABLATION_TARGETS = ("results/table3.csv", "results/plots/table3_accuracy.png", "results/plots/table3_curves.png",
+                    "results/plots/attention/tass_seed0.png")
+
+
+@pytest.fixture(scope="module")
+def ablation(run) -> subprocess.CompletedProcess:
+    proc = _snakemake(run, *ABLATION_TARGETS)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
+    report = _snakemake(run, *ABLATION_TARGETS, extra=("--report", "report.html"))
+    assert report.returncode == 0, report.stdout[-4000:] + report.stderr[-4000:]
+    return proc
+
+
+def test_ablation_table_trains_its_grid_once_and_compares_with_the_full_model(run, config, ablation):
+    table = pd.read_csv(run / "results/table3.csv")
+    entry = config["tables"]["table3"]
+    assert table["variant"].tolist() == entry["variants"]
+    assert table["method"].tolist() == [config["variants"]["tass_stride"]["label"], entry["labels"]["tass"]]
+    assert (table["n_seeds"] == len(entry["seeds"])).all() and table["All_Avg"].between(0, 100).all()
+    assert table["beyond_spread"].tolist()[1] == "reference"
+    assert table["beyond_spread"].tolist()[0] in ("yes", "no")
+    assert table["All_diff"].iloc[0] == pytest.approx(table["All_Avg"].iloc[0] - table["All_Avg"].iloc[1], abs=0.02)
+    stride = json.loads((run / "results/runs/tiny/tass_stride/seed1/run_config.json").read_text())
+    assert stride["pooled"]["test"] == "results/pooled/stride/test.zarr"
+    log = ablation.stdout + ablation.stderr
+    trained = "wildcards: experiment=tiny, variant={}, seed={}"
+    assert trained.format("tass_stride", 1) in log and trained.format("tass", 1) in log
+    assert trained.format("tass", 0) not in log                 # table1's run of the full model is reused
+
+
+def test_report_builds_with_the_tables_and_figures(run, ablation):
+    for target in ABLATION_TARGETS[1:]:
+        assert (run / target).read_bytes()[:4] == b"\x89PNG"
+    html = (run / "report.html").read_text()
+    for needle in ("table3.csv", "table3_accuracy.png", "table3_curves.png", "tass_seed0.png", "Figures",
+                   "Tables"):
+        assert needle in html, needle
 
 
 def test_a_second_run_has_nothing_to_do(run):

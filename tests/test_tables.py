@@ -7,39 +7,22 @@ import math
 import pandas as pd
 import pytest
 
+from run_fixtures import make_run
+
 from avqa.cli import main
-from avqa.evaluate import evaluate_predictions
 from avqa.paper_results import PAPER_RESULTS
-from avqa.tables import PAPER, TABLE1, THIS_RUN, VariantRuns, build_table, group_runs, to_markdown
-from avqa.vocab import QUESTION_TYPES
+from avqa.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
+                         spread_verdict, to_markdown)
 
 TABLE1_COLUMNS = ["A_Count", "A_Comp", "A_Avg", "V_Count", "V_Loc", "V_Avg", "AV_Exist", "AV_Loc", "AV_Count",
                   "AV_Comp", "AV_Temp", "AV_Avg", "All_Avg"]
 
 
-def _run(root, variant, seed, correct_per_type: int, label="TASS-Net", n=4):
-    """A finished run: each of the 9 types has n questions, `correct_per_type` of them right."""
-    rows = []
-    for group, _, key in QUESTION_TYPES:
-        for i in range(n):
-            rows.append({"question_id": len(rows), "video_id": "v", "type_key": key, "group": group,
-                         "answer_idx": 1, "pred_idx": 1 if i < correct_per_type else 2})
-    metrics = evaluate_predictions(pd.DataFrame(rows))
-    metrics.update({"variant": variant, "seed": seed, "experiment": "exp", "n_skipped_missing_video": 0})
-    run = root / variant / f"seed{seed}"
-    run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps(metrics))
-    (run / "run_config.json").write_text(json.dumps({
-        "variant": variant, "label": label, "seed": seed, "experiment": "exp", "dataset": "synthetic",
-        "weights": "random"}))
-    return run
-
-
 @pytest.fixture()
 def runs(tmp_path):
     return {
-        "tass": [_run(tmp_path, "tass", 0, 3), _run(tmp_path, "tass", 1, 2)],       # 75% and 50%
-        "qonly": [_run(tmp_path, "qonly", 0, 1, label="Question-only")],             # 25%
+        "tass": [make_run(tmp_path, "tass", 0, 3), make_run(tmp_path, "tass", 1, 2)],       # 75% and 50%
+        "qonly": [make_run(tmp_path, "qonly", 0, 1, label="Question-only")],             # 25%
     }
 
 
@@ -111,3 +94,94 @@ def test_errors_name_the_problem(runs, tmp_path):
         build_table(TABLE1, [VariantRuns("tass", None, [runs["tass"][0], runs["tass"][0]])])
     with pytest.raises(ValueError, match="unknown table 'table9'"):
         main(["table", "--table", "table9", "--runs", str(runs["qonly"][0]), "--out", str(tmp_path / "t.csv")])
+
+
+# --- ablation tables (2-7): group columns, seed spread against the full model, parameter counts -------------------
+ABLATION_COLUMNS = ["A_Avg", "V_Avg", "AV_Avg", "All_Avg"]
+
+
+@pytest.fixture()
+def ablation_runs(tmp_path):
+    """full: 75, 75 (std 0); gap: 50, 50 (-25, beyond a zero spread); noisy: 75, 50 (mean 62.5, std 17.68);
+    single: one seed at 25."""
+    return [make_run(tmp_path, "tass", 0, 3, label="full"), make_run(tmp_path, "tass", 1, 3, label="full"),
+            make_run(tmp_path, "gap", 0, 2, label="gap"), make_run(tmp_path, "gap", 1, 2, label="gap"),
+            make_run(tmp_path, "noisy", 0, 3, label="noisy"), make_run(tmp_path, "noisy", 1, 2, label="noisy"),
+            make_run(tmp_path, "single", 0, 1, label="single")]
+
+
+def test_every_paper_table_has_a_spec_and_ablations_report_group_averages():
+    assert sorted(TABLES) == [f"table{n}" for n in range(1, 8)]
+    for name in ("table2", "table3", "table4", "table5", "table6"):
+        assert [c.name for c in TABLES[name].columns] == ABLATION_COLUMNS and TABLES[name].compare
+    assert [c.name for c in TABLES["table7"].columns] == ["Params_M", *ABLATION_COLUMNS]
+    assert not TABLE1.compare
+
+
+def test_pooled_std_and_the_spread_rule():
+    assert pooled_std(2, 0.0, 2, 17.6776695) == pytest.approx(12.5)
+    assert pooled_std(3, 1.0, 2, 2.0) == pytest.approx(math.sqrt((2 * 1 + 1 * 4) / 3))
+    assert math.isnan(pooled_std(1, math.nan, 3, 1.0))
+    assert spread_verdict(-25.0, 0.0, 2, 2) == "yes"
+    assert spread_verdict(-12.5, 12.5, 2, 2) == "no"            # |diff| must exceed 2 x s_p
+    assert spread_verdict(-25.1, 12.5, 2, 2) == "yes"
+    assert spread_verdict(3.0, math.nan, 1, 3) == "n/a (1 seed)"
+
+
+def test_ablation_mean_std_and_difference_from_the_full_model(ablation_runs):
+    table = build_table(TABLES["table2"], group_runs([str(d) for d in ablation_runs]), full="tass")
+    rows = table.set_index("variant")
+    assert list(rows.index) == ["tass", "gap", "noisy", "single"]
+    assert rows.loc["tass", "All_Avg"] == 75.0 and rows.loc["tass", "All_Avg_std"] == 0.0
+    assert rows.loc["tass", "beyond_spread"] == "reference" and math.isnan(rows.loc["tass", "All_diff"])
+    assert (rows.loc["gap", "All_diff"], rows.loc["gap", "All_pooled_std"]) == (-25.0, 0.0)
+    assert rows.loc["gap", "beyond_spread"] == "yes"
+    assert rows.loc["noisy", "All_Avg"] == 62.5 and rows.loc["noisy", "All_Avg_std"] == pytest.approx(17.68)
+    assert rows.loc["noisy", "All_diff"] == -12.5 and rows.loc["noisy", "All_pooled_std"] == 12.5
+    assert rows.loc["noisy", "beyond_spread"] == "no"
+    assert rows.loc["single", "n_seeds"] == 1 and rows.loc["single", "beyond_spread"] == "n/a (1 seed)"
+    for column in ABLATION_COLUMNS:                              # every group average is the overall one here
+        assert rows.loc["noisy", column] == 62.5
+    md = to_markdown(TABLES["table2"], table)
+    assert "| gap | this run | 50.00 ± 0.00 | 50.00 ± 0.00 | 50.00 ± 0.00 | 50.00 ± 0.00 | -25.00 | yes |" in md
+    assert "| full | this run | 75.00 ± 0.00" in md and "| reference |" in md
+    assert "2 x the pooled sample standard deviation" in md and "n/a (1 seed)" in md
+
+
+def test_comparison_without_a_full_model_row_says_so(ablation_runs):
+    table = build_table(TABLES["table3"], group_runs([str(d) for d in ablation_runs[2:4]]), full="tass")
+    assert table.loc[0, "beyond_spread"] == "n/a (no row of the full model 'tass')"
+
+
+def test_table7_counts_the_trainable_parameters_of_each_run_model(tmp_path):
+    from avqa.models import build_model, count_trainable
+
+    single = {"model": "tass", "model_options": {}}
+    dual = {"model": "tass", "model_options": {"stream": "dual", "use_cms": False}}
+    runs = [make_run(tmp_path, "tass", s, 3, **single) for s in (0, 1)] + \
+           [make_run(tmp_path, "tass_dual_no_cms", s, 2, **dual) for s in (0, 1)]
+    table = build_table(TABLES["table7"], group_runs([str(d) for d in runs]), full="tass").set_index("variant")
+    for variant, spec in (("tass", single), ("tass_dual_no_cms", dual)):
+        expected = count_trainable(build_model(spec["model"], **spec["model_options"])) / 1e6
+        assert table.loc[variant, "Params_M"] == round(expected, 2)
+    assert table.loc["tass_dual_no_cms", "Params_M"] - table.loc["tass", "Params_M"] == pytest.approx(1.58, abs=0.01)
+    assert "Params_M_std" not in table.columns                   # one count per model, not a seed statistic
+    assert "Params (M)" in to_markdown(TABLES["table7"], table.reset_index())
+
+
+def test_a_parameter_count_that_differs_between_seeds_is_an_error(tmp_path):
+    runs = [make_run(tmp_path, "tass", 0, 3, model="tass", model_options={}),
+            make_run(tmp_path, "tass", 1, 3, model="tass", model_options={"stream": "dual"})]
+    with pytest.raises(ValueError, match="its runs disagree on Params_M"):
+        build_table(TABLES["table7"], group_runs([str(d) for d in runs]))
+
+
+def test_cli_full_and_labels_for_an_ablation_table(ablation_runs, tmp_path, capsys):
+    out = tmp_path / "results/table4.csv"
+    args = ["table", "--table", "table4", "--runs", *map(str, ablation_runs[2:6]), "--full", "noisy",
+            "--label", "noisy=add (ours)", "--out", str(out)]
+    assert main(args) == 0
+    csv = pd.read_csv(out)
+    assert csv["method"].tolist() == ["gap", "add (ours)"]
+    assert csv["beyond_spread"].tolist() == ["no", "reference"]  # -12.5 vs 2 x 12.5
+    assert out.with_suffix(".md").read_text().startswith("# Table 4")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +39,10 @@ def test_default_config_and_music_avqa_overlay_are_valid(config):
     validate(merged, SCHEMA)
     W.check_config(merged)
     assert merged["features"]["T1"] == 60 and merged["train"]["epochs"] == 30
+    # The paper's grid: every table with 3 seeds, each keeping the variants and labels of config.yaml.
+    assert all(W.table_seeds(merged, table) == [0, 1, 2] for table in merged["tables"])
+    assert W.table_variants(merged, "table2") == W.table_variants(config, "table2")
+    assert W.table_labels(merged, "table4") == {"tass": "add (ours)"}
 
 
 @pytest.mark.parametrize(
@@ -49,6 +55,11 @@ def test_default_config_and_music_avqa_overlay_are_valid(config):
         (lambda c: c.update(device="tpu"), "'tpu' is not one of"),
         (lambda c: c["variants"]["tass"].update(model="bert"), "'bert' is not one of"),
         (lambda c: c.update(weights={"clip": "random"}), "weights"),
+        (lambda c: c["variants"]["tass_mul"].update(combine="sum"), "'sum' is not one of"),
+        (lambda c: c["variants"]["tass_tau0"].update(tau="small"), "'small' is not of type 'number'"),
+        (lambda c: c["tables"]["table2"].update(seedz=[0]), "table2"),
+        (lambda c: c["tables"]["table3"].update(seeds=[]), "table3"),
+        (lambda c: c.update(full_model="tass net"), "does not match"),
     ],
 )
 def test_schema_rejects_wrong_keys_and_values_naming_them(config, edit, needle):
@@ -67,6 +78,69 @@ def test_cross_field_checks(config):
     bad["tables"]["table1"].append("nope")
     with pytest.raises(W.ConfigError, match=r"tables.table1 names unknown variants \['nope'\]"):
         W.check_config(bad)
+
+
+def test_cross_field_checks_of_the_experiment_grid(config):
+    bad = copy.deepcopy(config)
+    bad["tables"]["table4"]["variants"].append("tass_tau9")
+    with pytest.raises(W.ConfigError, match=r"tables.table4 names unknown variants \['tass_tau9'\]"):
+        W.check_config(bad)
+    bad = copy.deepcopy(config)
+    bad["tables"]["table3"]["labels"]["qonly"] = "Q"
+    with pytest.raises(W.ConfigError, match=r"tables.table3.labels names variants \['qonly'\] that the table"):
+        W.check_config(bad)
+    bad = copy.deepcopy(config)
+    bad["full_model"] = "tass_full"
+    with pytest.raises(W.ConfigError, match="full_model 'tass_full' is not a variant"):
+        W.check_config(bad)
+
+
+def test_tables_as_lists_or_objects_with_their_own_seeds_and_labels(config):
+    config["seeds"] = [0, 1, 2]
+    assert W.table_variants(config, "table1") == config["tables"]["table1"]
+    assert W.table_seeds(config, "table1") == [0, 1, 2] and W.table_labels(config, "table1") == {}
+    assert W.table_seeds(config, "table2") == config["tables"]["table2"]["seeds"]
+    assert W.table_labels(config, "table4") == {"tass": "add (ours)"}
+    config["tables"]["table5"].pop("seeds")
+    assert W.table_seeds(config, "table5") == [0, 1, 2]           # no seeds of its own: the top-level ones
+    args = W.table_args(config, "table7")
+    assert "--label 'tass=single-stream (ours)'" in args and args.endswith("--full tass")
+    with pytest.raises(W.ConfigError, match="no table 'table9'"):
+        W.table_runs(config, "table9")
+
+
+def test_every_ablation_of_the_paper_is_a_variant_and_the_full_model_is_shared(config):
+    expected = {
+        "table2": ["tass_no_target", "tass_no_ls", "tass_no_cms", "tass_no_tsg", "tass_no_jtg", "tass"],
+        "table3": ["tass_stride", "tass"], "table4": ["tass_mul", "tass_max", "tass"],
+        "table5": ["tass_tau0", "tass_tau0005", "tass_tau002", "tass", "tass_tau003"],
+        "table6": ["tass_cat_av", "tass_cat_va", "tass_il_av", "tass"],
+        "table7": ["tass_dual_no_cms", "tass_dual", "tass_no_cms", "tass"],
+    }
+    assert {t: W.table_variants(config, t) for t in expected} == expected
+    options = {v: W.run_config(config, v, 0)["model_options"] for vs in expected.values() for v in vs}
+    assert options["tass"] == {}
+    assert options["tass_mul"] == {"combine": "mul", "tau": 0.02} and options["tass_max"] == {"combine": "max"}
+    assert [options[v]["tau"] for v in ("tass_tau0", "tass_tau0005", "tass_tau002", "tass_tau003")] == \
+        [0, 0.005, 0.02, 0.03]
+    assert [options[v]["order"] for v in ("tass_cat_av", "tass_cat_va", "tass_il_av")] == \
+        ["Cat(A;V)", "Cat(V;A)", "IL(A;V)"]
+    assert options["tass_dual_no_cms"] == {"stream": "dual", "use_cms": False}
+    assert W.run_config(config, "tass_stride", 0)["pooled"]["test"] == "results/pooled/stride/test.zarr"
+    from avqa.models import build_model
+
+    for variant, opts in options.items():                         # every option is one the model accepts
+        build_model("tass", **opts)
+
+
+def test_report_targets(config):
+    targets = W.all_targets(config)
+    assert targets[:len(config["tables"])] == [f"results/{t}.csv" for t in config["tables"]]
+    assert "results/plots/table5_accuracy.png" in targets and "results/plots/table2_curves.png" in targets
+    assert targets[-1] == "results/plots/attention/tass_seed0.png"
+    assert W.attention_inputs(config, "tass_stride", 1)[-1] == "results/pooled/stride/test.zarr"
+    config["full_model"] = "qonly"                                # nothing to draw for the question-only model
+    assert not any("attention" in t for t in W.all_targets(config))
 
 
 def test_paths_follow_the_dataset(config):
@@ -96,17 +170,38 @@ def test_run_config_and_table_runs(config):
     assert "results/runs/synthetic/tass/seed1" in runs
 
 
-def _dry_run(*args: str) -> str:
+def _dry_run(workdir: Path, *args: str) -> str:
+    """`snakemake -n` of the default config in an empty working directory (the repository's own results/ and
+    a concurrent run there must not change what is planned)."""
+    shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "-n",
+         "--cores", "1", *args],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
 
-def test_dry_run_annotations_synthetic_default():
-    out = _dry_run("results/annotations/test.parquet")
+def _train_jobs(workdir: Path, *targets: str) -> int:
+    """How many `train` jobs a dry run plans for `targets` (from the job stats table)."""
+    found = re.search(r"^train\s+(\d+)$", _dry_run(workdir, "--", *targets), flags=re.M)
+    return int(found.group(1)) if found else 0
+
+
+def test_dry_run_expands_the_ablation_grid_and_shares_runs(tmp_path, config):
+    n_seeds = len(W.table_seeds(config, "table2"))
+    assert _train_jobs(tmp_path, "results/table2.csv") == 6 * n_seeds
+    # table2 and table7 share the full model and the w/o L_cms single stream: 6 + 2 new variants, not 6 + 4.
+    assert _train_jobs(tmp_path, "results/table2.csv", "results/table7.csv") == 8 * n_seeds
+    # table1 (seed 0 only) and table3 share tass seed 0.
+    assert _train_jobs(tmp_path, "results/table1.csv", "results/table3.csv") == 4 + 2 * n_seeds - 1
+    unique = {run for table in config["tables"] for run in W.table_runs(config, table)}
+    assert _train_jobs(tmp_path, "all") == len(unique)
+
+
+def test_dry_run_annotations_synthetic_default(tmp_path):
+    out = _dry_run(tmp_path, "results/annotations/test.parquet")
     assert "rule synthesize" in out and "rule annotations" in out
 
 
@@ -117,7 +212,8 @@ def test_dry_run_annotations_music_avqa(tmp_path):
         "videos_dir": str(tmp_path / "videos"), "drop_conflicting_duplicates": False,
         "annotations": {"train": str(SHARED / "avqa-val.json"), "val": str(SHARED / "avqa-val.json"),
                         "test": str(SHARED / "avqa-test.json")}}}))
-    out = _dry_run("results/annotations/test.parquet", "--configfile", str(overlay), "--config", "dataset=music_avqa")
+    out = _dry_run(tmp_path, "results/annotations/test.parquet", "--configfile", str(overlay),
+                   "--config", "dataset=music_avqa")
     assert "rule annotations" in out and "rule synthesize" not in out
 
 
@@ -130,3 +226,13 @@ def test_bad_config_stops_snakemake_naming_the_key(tmp_path):
     )
     assert proc.returncode != 0
     assert "'featurez' was unexpected" in proc.stdout + proc.stderr
+
+
+def test_gpu_resource_follows_the_device():
+    import torch
+
+    from avqa.workflow import gpu_jobs
+
+    assert gpu_jobs({"device": "cpu"}) == 0
+    assert gpu_jobs({"device": "cuda"}) == 1
+    assert gpu_jobs({"device": "auto"}) == int(torch.cuda.is_available())

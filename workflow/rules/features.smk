@@ -33,7 +33,7 @@ rule extract:
         args=lambda wc: W.extract_args(config, wc.encoder),
     threads: 2
     resources:
-        gpu=1,
+        gpu=W.gpu_jobs(config),
     log:
         "results/logs/extract/{encoder}/{shard}.log",
     benchmark:
@@ -74,7 +74,7 @@ rule questions:
         args=W.questions_args(config),
     threads: 2
     resources:
-        gpu=1,
+        gpu=W.gpu_jobs(config),
     log:
         "results/logs/questions.log",
     shell:

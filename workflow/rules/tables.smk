@@ -5,7 +5,8 @@ rule table:
     input:
         lambda wc: [f"{run}/metrics.json" for run in W.table_runs(config, wc.table)],
     output:
-        csv="results/{table}.csv",
+        csv=report("results/{table}.csv", caption="../report/table.rst", category="Tables",
+                   subcategory="{table}"),
         md="results/{table}.md",
     params:
         args=lambda wc: W.table_args(config, wc.table),

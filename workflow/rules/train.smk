@@ -20,7 +20,7 @@ rule train:
         out=lambda wc: W.run_dir(config, wc.variant, wc.seed),
     threads: config["train"]["threads"]
     resources:
-        gpu=1,
+        gpu=W.gpu_jobs(config),
     log:
         "results/logs/train/{experiment}/{variant}/seed{seed}.log",
     benchmark:

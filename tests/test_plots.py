@@ -1,0 +1,112 @@
+"""The report's figures from hand-made run directories: accuracy charts, training curves, attention pictures."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.image import imread
+from media_factory import make_video
+from run_fixtures import make_run
+from training_fixtures import make_dataset, run_config
+
+from avqa.attention import centre_square, pick_questions, run_attention, segment_seconds
+from avqa.cli import main
+from avqa.models import build_model
+from avqa.tables import TABLES, build_table, group_runs, write_table
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _png(path) -> np.ndarray:
+    assert path.read_bytes()[:8] == PNG
+    image = imread(path)
+    assert image.ndim == 3 and min(image.shape[:2]) > 100
+    return image
+
+
+@pytest.fixture()
+def ablation_runs(tmp_path):
+    runs = [make_run(tmp_path / "runs", "tass", s, c, label="TASS-Net", epochs=3) for s, c in ((0, 3), (1, 2))]
+    runs += [make_run(tmp_path / "runs", "tass_no_cms", s, 1, label="w/o L_cms", epochs=3) for s in (0, 1)]
+    return runs
+
+
+def test_accuracy_chart_of_an_ablation_table_and_of_table1(ablation_runs, tmp_path, capsys):
+    for name in ("table2", "table1"):
+        csv = tmp_path / f"{name}.csv"
+        write_table(TABLES[name], build_table(TABLES[name], group_runs([str(d) for d in ablation_runs])), csv)
+        out = tmp_path / "plots" / f"{name}_accuracy.png"
+        assert main(["plot-table", "--table", name, "--csv", str(csv), "--out", str(out)]) == 0
+        _png(out)
+    svg = tmp_path / "plots/table2_accuracy.svg"
+    assert main(["plot-table", "--table", "table2", "--csv", str(tmp_path / "table2.csv"), "--out", str(svg)]) == 0
+    assert "<svg" in svg.read_text()[:500]
+    assert not list((tmp_path / "plots").glob(".*tmp*"))        # atomic: no temporary left behind
+
+
+def test_accuracy_chart_rejects_another_tables_csv(ablation_runs, tmp_path):
+    csv = tmp_path / "table2.csv"
+    write_table(TABLES["table2"], build_table(TABLES["table2"], group_runs([str(d) for d in ablation_runs])), csv)
+    with pytest.raises(ValueError, match=r"table2.csv: not a table1 CSV \(missing columns \['A_Count'"):
+        main(["plot-table", "--table", "table1", "--csv", str(csv), "--out", str(tmp_path / "t.png")])
+    with pytest.raises(ValueError, match="not 'pdf'"):
+        main(["plot-table", "--table", "table2", "--csv", str(csv), "--out", str(tmp_path / "t.pdf")])
+
+
+def test_training_curves_from_train_logs(ablation_runs, tmp_path, capsys):
+    out = tmp_path / "curves.png"
+    assert main(["plot-curves", "--runs", *map(str, ablation_runs), "--label", "tass=TASS-Net (full)",
+                 "--title", "Training curves of the table2 runs", "--out", str(out)]) == 0
+    assert "training curves of 4 runs" in capsys.readouterr().out
+    _png(out)
+    (ablation_runs[0] / "train_log.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="train_log.csv: no training log"):
+        main(["plot-curves", "--runs", *map(str, ablation_runs), "--out", str(out)])
+
+
+def test_question_pick_segments_and_crop():
+    predictions = pd.DataFrame({"question_id": [5, 3, 9, 4, 7, 8], "correct": [1, 0, 1, 1, 1, 0],
+                                "group": ["Audio", "Audio", "Visual", "Audio-Visual", "Audio-Visual", "Visual"]})
+    assert pick_questions(predictions, 4) == [4, 5, 9, 7]        # AV, A, V round robin, correct ones first
+    assert pick_questions(predictions, 10) == [4, 5, 9, 7, 3, 8]
+    assert segment_seconds(60, 10, "avg") == [3, 9, 15, 21, 27, 33, 39, 45, 51, 57]
+    assert segment_seconds(60, 10, "stride")[:3] == [0, 6, 12]
+    assert centre_square(np.zeros((240, 320, 3))).shape == (240, 240, 3)
+
+
+def test_attention_picture_of_a_hand_made_tass_run(tmp_path, capsys):
+    """A small TASS-Net (d_model 32) saved as a run's model_best.pt over hand-made test features and videos."""
+    paths = make_dataset(tmp_path / "data", videos_per_split=(2, 2, 3), questions_per_video=3)
+    options = {"d_model": 32, "heads": 2}
+    spec = run_config(paths, model="tass", model_options=options, variant="tass", label="TASS-Net")
+    run = tmp_path / "runs/tass/seed0"
+    run.mkdir(parents=True)
+    (run / "run_config.json").write_text(json.dumps(spec))
+    torch.manual_seed(0)
+    torch.save({"model": build_model("tass", **options).state_dict()}, run / "model_best.pt")
+    test = pd.read_parquet(paths["annotations"]["test"])
+    test.assign(correct=test.index % 2 == 0)[["question_id", "group", "correct"]].to_csv(
+        run / "predictions.csv", index=False)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for video_id in test["video_id"].unique():
+        make_video(videos / f"{video_id}.mp4", seconds=4, size=(96, 64))
+    out = tmp_path / "plots/attention/tass_seed0.png"
+    assert main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--questions", "2",
+                 "--out", str(out)]) == 0
+    assert "attention of 2 test questions" in capsys.readouterr().out
+    _png(out)
+    items, attrs = run_attention(run, 3)
+    assert (attrs["T1"], attrs["T"]) == (4, 2) and len(items) == 3
+    for item in items:
+        assert item.spatial.shape == (2, 49) and np.allclose(item.spatial.sum(-1), 1, atol=1e-5)
+        assert np.isclose(item.visual.sum(), 1) and np.isclose(item.audio.sum(), 1)
+        assert np.isclose(item.joint.sum(), 1, atol=1e-5)       # one distribution over the 2T joint tokens
+        assert item.question == f"q{item.question_id}" and item.answer.startswith("a")
+    (videos / f"{test['video_id'].iloc[0]}.mp4").unlink()
+    with pytest.raises(Exception, match="missing file"):
+        main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--questions", "3",
+              "--out", str(out)])
