@@ -131,6 +131,28 @@ def test_cli_writes_sorted_store(tmp_path, capsys):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
+def test_repeated_questions_are_encoded_once_and_get_the_same_features(tmp_path, clip, tokenizer, caplog):
+    rows = [(1, "Is there a <Object> sound?", '["flute"]'), (2, "Is there a <Object> sound?", '["drum"]'),
+            (3, "Is there a <Object> sound?", '["flute"]'), (4, "How many musical instruments were heard "
+                                                               "throughout the video?", "[]"),
+            (5, "Is there a <Object> sound?", '["flute"]')]
+    write_annotations(tmp_path / "train.parquet", rows)
+    out = tmp_path / "questions.zarr"
+    with caplog.at_level("INFO", logger="avqa.text"):
+        assert cli.main(["questions", "--annotations", str(tmp_path / "train.parquet"), "--out", str(out),
+                         "--weights", "random", "--device", "cpu", "--batch", "2"]) == 0
+    assert "5 questions, 3 distinct" in caplog.text
+    group = store.open_read(out)
+    sentence, tokens = group["sentence"][:], group["tokens"][:]
+    for a, b in [(0, 2), (0, 4)]:                       # the same question: identical rows
+        assert np.array_equal(sentence[a], sentence[b]) and np.array_equal(tokens[a], tokens[b])
+    assert not np.allclose(sentence[0], sentence[1])
+    alone = T.encode_questions(clip, tokenizer, ["Is there a drum sound?"], ["drum"], batch=1, device="cpu",
+                               context_length=group.attrs["context_length"])
+    np.testing.assert_allclose(sentence[1], alone["sentence"][0], rtol=1e-4, atol=1e-5)  # batch-size rounding
+    assert group["target_mask"][:].any(axis=1).tolist() == [True, True, True, False, True]
+
+
 def test_missing_column_names_the_file(tmp_path):
     pd.DataFrame({"question_id": [1], "question": ["Is it?"]}).to_parquet(tmp_path / "a.parquet")
     with pytest.raises(ValueError, match=r"a.parquet: missing columns \['template', 'templ_values'\]"):

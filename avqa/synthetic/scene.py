@@ -28,9 +28,9 @@ VOICEOVER_DB = -4.0
 
 N_OBJECTS_P = {1: 0.22, 2: 0.33, 3: 0.45}
 P_DUPLICATE = 0.35     # a second object of an already drawn type (for "How many <Object>", "Which <Object> ...")
-P_SILENT = 0.2         # visible but never sounding
+P_SILENT = 0.35        # visible but never sounding (with offscreen sounds: the picture must not tell what sounds)
 P_ALWAYS = 0.3         # sounding from the first to the last second
-P_OFFSCREEN = 0.3      # an instrument heard but not seen
+P_OFFSCREEN = 0.5      # an instrument heard but not seen
 P_VOICEOVER = 0.5
 
 
