@@ -254,10 +254,14 @@ def vggish_examples(wave_16k: np.ndarray, n_seconds: int) -> np.ndarray:
     """(n_seconds, 1, 96, 64) float32 log-mel examples, example k cut from second k's own 16,000 samples.
 
     Running waveform_to_examples on the whole track would hop by 0.96 s and drift off the second boundaries
-    (example 7 would cover 6.72-7.68 s); per second, example k covers exactly [k, k + 0.96) s. A partial last
-    second (decoders often return a few samples short) is zero-padded; more missing audio is an error.
+    (example 7 would cover 6.72-7.68 s). Here example k is the 96 log-mel frames that start in second k:
+    frames hop by 10 ms (160 samples), so frame 100k + j starts at sample 16000k + 160j, and the last one
+    (j = 95) ends at 16000k + 15600, inside the second. One log-mel pass over the whole track therefore gives
+    exactly the examples of a per-second pass, in one call. A partial last second (decoders often return a
+    few samples short) is zero-padded; more missing audio is an error.
     """
-    from torchvggish.vggish_input import waveform_to_examples
+    from torchvggish import mel_features
+    from torchvggish import vggish_params as vp
 
     wave = np.asarray(wave_16k, dtype=np.float64)
     if wave.ndim != 1:
@@ -268,15 +272,32 @@ def vggish_examples(wave_16k: np.ndarray, n_seconds: int) -> np.ndarray:
     if len(wave) <= needed - SAMPLE_RATE:
         raise ValueError(f"waveform has {len(wave)} samples, too short for {n_seconds} s at {SAMPLE_RATE} Hz")
     wave = np.pad(wave[:needed], (0, max(0, needed - len(wave))))
-    seconds = wave.reshape(n_seconds, SAMPLE_RATE)
-    examples = [waveform_to_examples(second, SAMPLE_RATE, return_tensor=False) for second in seconds]
-    return np.stack([ex[0] for ex in examples])[:, None].astype(np.float32)
+    log_mel = mel_features.log_mel_spectrogram(
+        wave, audio_sample_rate=SAMPLE_RATE, log_offset=vp.LOG_OFFSET,
+        window_length_secs=vp.STFT_WINDOW_LENGTH_SECONDS, hop_length_secs=vp.STFT_HOP_LENGTH_SECONDS,
+        num_mel_bins=vp.NUM_MEL_BINS, lower_edge_hertz=vp.MEL_MIN_HZ, upper_edge_hertz=vp.MEL_MAX_HZ)
+    hop = round(SAMPLE_RATE * vp.STFT_HOP_LENGTH_SECONDS)                         # 160 samples
+    frames_per_second = SAMPLE_RATE // hop                                         # 100
+    frames = round(vp.EXAMPLE_WINDOW_SECONDS / vp.STFT_HOP_LENGTH_SECONDS)        # 96
+    index = frames_per_second * np.arange(n_seconds)[:, None] + np.arange(frames)
+    return log_mel[index][:, None].astype(np.float32)
 
 
-def vggish_emb(model, examples: np.ndarray | torch.Tensor) -> np.ndarray:
-    """(n, 1, 96, 64) log-mel examples -> (n, 128) float32 embeddings (PCA-quantised if the model has PCA)."""
+def vggish_emb(model, examples: np.ndarray | torch.Tensor, precision: str = "fp32") -> np.ndarray:
+    """(n, 1, 96, 64) log-mel examples -> (n, 128) float32 embeddings (PCA-quantised if the model has PCA).
+
+    precision: autocast of the VGG trunk and embedding layers (fp32 | bf16 | fp16 on cuda); the PCA and 8-bit
+    quantisation of the pretrained postprocess always run in float32, so the rounding of the autocast cannot
+    move a value across a quantisation step more than the embedding's own error does.
+    """
     device = next(model.parameters()).device
     x = torch.as_tensor(examples).to(device, torch.float32)
     with torch.inference_mode():
-        emb = model(x)
+        with _autocast(device, precision):
+            features = model.features(x)
+            # torchvggish's VGG.forward: (n, C, H, W) -> (n, H, W, C) before flattening, as TF's VGGish
+            emb = model.embeddings(features.permute(0, 2, 3, 1).reshape(len(x), -1))
+        emb = emb.float()
+        if model.postprocess:
+            emb = model.pproc.postprocess(emb)
     return emb.reshape(len(x), -1).float().cpu().numpy()

@@ -51,11 +51,11 @@ class EncoderRun:
     def forward(self, inputs: torch.Tensor) -> np.ndarray:
         if self.name == "clip_rn50":
             return encoders.clip_maps(self.model, inputs, self.precision, self.channels_last).numpy()
-        return encoders.vggish_emb(self.model, inputs)
+        return encoders.vggish_emb(self.model, inputs, self.precision)
 
     def attrs(self) -> dict:
-        extra = {"precision": self.precision} if self.name == "clip_rn50" else {}
-        return {"encoder": self.name, "device": self.device.type, **extra, **(self.provenance or {})}
+        return {"encoder": self.name, "device": self.device.type, "precision": self.precision,
+                **(self.provenance or {})}
 
 
 def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch_size: int = 20,
@@ -76,8 +76,14 @@ def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch
 
 def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
                    sample_rate: int = 16000, workers: int = 1) -> Iterator[Item]:
-    """Start the decode workers (they prefetch at once, e.g. while the model loads); yields Items in order."""
-    return iter(decode_loader(DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate), workers))
+    """Start the decode workers (they prefetch at once, e.g. while the model loads); yields Items in order.
+
+    In-process (workers=0) decoding runs between model batches, when the model's threads are idle: the video
+    decoder then uses as many threads as the model (torch.get_num_threads()); a worker decodes on one.
+    """
+    threads = 1 if workers else torch.get_num_threads()
+    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads)
+    return iter(decode_loader(dataset, workers))
 
 
 def extract_shard(encoder: EncoderRun, video_ids: list[str], videos_dir: str | Path, out: str | Path,

@@ -41,13 +41,14 @@ class DecodeDataset(torch.utils.data.Dataset):
     VGGish). Errors become failure Items so one broken file never stops the shard."""
 
     def __init__(self, video_ids: list[str], videos_dir: str | Path, encoder: str, T1: int, fps: int = 1,
-                 sample_rate: int = 16000):
+                 sample_rate: int = 16000, threads: int = 1):
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
         if fps != 1:
             raise ValueError(f"fps={fps}: the feature stores hold one frame per second ((V, T1, ...)); use fps 1")
         self.video_ids, self.videos_dir = list(video_ids), Path(videos_dir)
         self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
+        self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
         self._transform = None
 
     def __len__(self) -> int:
@@ -67,7 +68,7 @@ class DecodeDataset(torch.utils.data.Dataset):
 
     def _prepare(self, path: Path) -> tuple[torch.Tensor, media.Seconds]:
         if self.encoder == "clip_rn50":
-            decoded = media.decode_frames(path, self.T1, self.fps, pad=False)
+            decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads)
             if self._transform is None:
                 self._transform = encoders.clip_image_transform()
             return self._transform(decoded.data), decoded.seconds

@@ -263,3 +263,23 @@ def test_resolve_weights():
 def test_fp16_autocast_refused_on_cpu(clip, images):
     with pytest.raises(ValueError, match="fp16 autocast is not used on CPU"):
         E.clip_maps(clip, images[:1], precision="fp16")
+
+
+def test_vggish_examples_equal_a_per_second_log_mel():
+    from torchvggish.vggish_input import waveform_to_examples
+
+    audio = wave(4)
+    per_second = np.stack([waveform_to_examples(audio[k * 16000:(k + 1) * 16000], 16000, return_tensor=False)[0]
+                           for k in range(4)])
+    np.testing.assert_allclose(E.vggish_examples(audio, 4)[:, 0], per_second, rtol=1e-6, atol=1e-6)
+
+
+def test_vggish_bf16_autocast_is_close_to_fp32_and_fp32_is_torchvggish_forward():
+    model = E.load_vggish("random", seed=0, device="cpu")
+    examples = E.vggish_examples(wave(3), 3)
+    fp32, bf16 = E.vggish_emb(model, examples, "fp32"), E.vggish_emb(model, examples, "bf16")
+    assert bf16.dtype == np.float32 and bf16.shape == (3, 128)
+    assert not np.array_equal(fp32, bf16)                                  # the autocast is really applied
+    np.testing.assert_allclose(bf16, fp32, rtol=0.1, atol=0.05 * np.abs(fp32).max())
+    direct = model(torch.as_tensor(examples)).detach().numpy()             # torchvggish's own forward
+    np.testing.assert_allclose(fp32, direct, rtol=1e-5, atol=1e-7)
