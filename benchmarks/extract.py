@@ -10,7 +10,8 @@ On the same videos in one run (default: 2 synthetic-looking 60-s 320x240 clips m
       batch-1 model calls; audio: ffmpeg to a 16 kHz wav, torchvggish's wavfile_to_examples, one VGGish call.
 Also CLIP seconds per frame for batch sizes x (NCHW, channels_last), to choose features.batch_frames.cpu.
 Prints one JSON: best-of-`repeats` wall seconds and CPU seconds (incl. workers and ffmpeg) with their ratios
-(goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2).
+(goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2), and `overlap_bound`: (model + decode CPU seconds) /
+threads, the wall time of a perfect pipeline on this many cores, with the naive time over it.
 
     python benchmarks/extract.py [--videos DIR] [--threads 2] [--workers 1] [--parts model pipeline ...]
 """
@@ -129,14 +130,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--T1", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="decode workers of the pipeline")
-    parser.add_argument("--batch", type=int, default=8, help="frames per model batch (config batch_frames.cpu)")
+    parser.add_argument("--batch", type=int, default=16, help="frames per model batch (config batch_frames.cpu)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--sweep-batches", type=int, nargs="+", default=[1, 8, 20, 60])
     parser.add_argument("--sweep-precision", default="bf16")
     parser.add_argument("--sweep-repeats", type=int, default=2)
-    parser.add_argument("--parts", nargs="+", default=["model", "pipeline", "pipeline_in_process", "naive", "sweep"],
-                        help="pipeline_in_process: the pipeline with --workers 0 (no overlap, no CPU contention)")
+    parser.add_argument("--parts", nargs="+",
+                        default=["model", "decode", "pipeline", "pipeline_in_process", "naive", "sweep"],
+                        help="pipeline_in_process: the pipeline with --workers 0 (no overlap, no CPU contention); "
+                             "decode: decoding + preprocessing alone (its CPU seconds bound what overlap can hide)")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of model / pipeline / naive (best kept)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -150,10 +153,11 @@ def main(argv=None) -> dict:
         report = {"videos": len(paths), "frames": len(images), "audio_seconds": len(examples),
                   "threads": args.threads, "batch": args.batch, "device": str(clip.device),
                   "load_average_at_start": os.getloadavg()[0], "seconds": {}}
-        parts = {"model": lambda run: run_model(run, vggish, images, examples, args.batch),
-                 "pipeline": lambda run: run_pipeline(run, vggish, paths, args.T1, args.workers),
-                 "pipeline_in_process": lambda run: run_pipeline(run, vggish, paths, args.T1, 0),
-                 "naive": lambda run: run_naive(clip.model, vggish.model, paths, run.precision)}
+        parts = {"model": lambda run, vgg: run_model(run, vgg, images, examples, args.batch),
+                 "decode": lambda run, vgg: predecode(paths, args.T1),
+                 "pipeline": lambda run, vgg: run_pipeline(run, vgg, paths, args.T1, args.workers),
+                 "pipeline_in_process": lambda run, vgg: run_pipeline(run, vgg, paths, args.T1, 0),
+                 "naive": lambda run, vgg: run_naive(clip.model, vggish.model, paths, run.precision)}
         for precision in args.precisions:
             dataclasses.replace(clip, precision=precision).forward(images[:2])  # warm-up
         # Best of `repeats` rounds, the parts interleaved: other jobs on a shared machine slow some runs down.
@@ -162,15 +166,17 @@ def main(argv=None) -> dict:
         for _ in range(args.repeats):
             for precision in args.precisions:
                 run = dataclasses.replace(clip, precision=precision)
+                vgg = dataclasses.replace(vggish, precision=precision)
                 for part in best[precision]:
                     cpu_start = cpu_seconds()
-                    wall = timed(parts[part], run)[0]
+                    wall = timed(parts[part], run, vgg)[0]
                     best[precision][part] = min(best[precision][part], wall)
                     cpu[precision][part] = min(cpu[precision][part], cpu_seconds() - cpu_start)
                 print(precision, {k: round(v, 2) for k, v in best[precision].items()}, file=sys.stderr, flush=True)
         report["seconds"], report["cpu_seconds"] = best, cpu
         report["ratios"] = ratios(report["seconds"])
         report["cpu_ratios"] = ratios(report["cpu_seconds"])
+        report["overlap_bound"] = overlap_bound(best, cpu, args.threads)
         if "sweep" in args.parts:
             report["clip_seconds_per_frame"] = {args.sweep_precision: batch_sweep(
                 clip, images, args.sweep_batches, args.sweep_precision, args.sweep_repeats)}
@@ -187,10 +193,23 @@ def ratios(seconds: dict) -> dict:
         for pipeline in ("pipeline", "pipeline_in_process"):
             if "model" in t and pipeline in t:
                 out[f"{pipeline}_over_model_{precision}"] = round(t[pipeline] / t["model"], 3)
-        if "naive" in t and "pipeline" in t:
-            out[f"naive_over_pipeline_{precision}"] = round(t["naive"] / t["pipeline"], 3)
-    if "fp32" in seconds and "bf16" in seconds and "pipeline" in seconds["bf16"] and "naive" in seconds["fp32"]:
-        out["naive_fp32_over_pipeline_bf16"] = round(seconds["fp32"]["naive"] / seconds["bf16"]["pipeline"], 3)
+            if "naive" in t and pipeline in t:
+                out[f"naive_over_{pipeline}_{precision}"] = round(t["naive"] / t[pipeline], 3)
+            if "naive" in seconds.get("fp32", {}) and pipeline in seconds.get("bf16", {}):
+                out[f"naive_fp32_over_{pipeline}_bf16"] = round(seconds["fp32"]["naive"] / seconds["bf16"][pipeline], 3)
+    return out
+
+
+def overlap_bound(wall: dict, cpu: dict, threads: int) -> dict:
+    """The fastest any pipeline could be on `threads` cores: model + decode CPU seconds spread over all cores
+    (perfect overlap, no waste), and the naive fp32 time over it: the largest naive/pipeline ratio possible."""
+    out = {}
+    for precision, c in cpu.items():
+        if "model" in c and "decode" in c:
+            bound = (c["model"] + c["decode"]) / threads
+            out[f"best_possible_seconds_{precision}"] = round(bound, 2)
+            if "naive" in wall.get("fp32", {}):
+                out[f"naive_fp32_over_best_possible_{precision}"] = round(wall["fp32"]["naive"] / bound, 3)
     return out
 
 
