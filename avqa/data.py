@@ -171,14 +171,11 @@ class AVQADataset:
                 count += len(x)
             stats["visual"] = _mean_std(total, total_sq, count)
         if "audio" in sources:
-            x = self.audio.reshape(-1, self.audio.shape[-1]).astype(np.float64)
-            stats["audio"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+            stats["audio"] = _column_stats(self.audio.reshape(-1, self.audio.shape[-1]))
         if "sentence" in sources:
-            x = self.sentence.astype(np.float64)
-            stats["sentence"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+            stats["sentence"] = _column_stats(self.sentence)
         if "tokens" in sources:
-            x = self.tokens[self.token_mask].astype(np.float64)
-            stats["tokens"] = _mean_std(x.sum(0), (x * x).sum(0), len(x))
+            stats["tokens"] = _column_stats(self.tokens[self.token_mask])
         return stats
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
@@ -202,6 +199,12 @@ def _mean_std(total: np.ndarray, total_sq: np.ndarray, count: int) -> tuple[np.n
     mean = total / max(count, 1)
     var = np.maximum(total_sq / max(count, 1) - mean * mean, 0.0)
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def _column_stats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std of a (N, C) array held in RAM, summed in float64."""
+    x = rows.astype(np.float64)
+    return _mean_std(x.sum(0), (x * x).sum(0), len(x))
 
 
 class QuestionBatchSampler:

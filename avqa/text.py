@@ -161,7 +161,8 @@ def run(args) -> None:
     n, n_ctx = len(texts), tokenize(tokenizer, texts).shape[1]
     # Questions repeat across videos (same template and values): encode each distinct (text, target) once.
     # MUSIC-AVQA-format splits hold ~10x fewer distinct questions than questions.
-    inverse, distinct = pd.factorize(pd.Series([f"{text}\x00{target or ''}" for text, target in zip(texts, targets)]))
+    keys = pd.Series([f"{text}\x00{target or ''}" for text, target in zip(texts, targets)])
+    inverse, distinct = pd.factorize(keys)
     representative = np.unique(inverse, return_index=True)[1]  # the first question of each distinct key
     logger.info("%d questions, %d distinct", n, len(distinct))
     encoded = encode_questions(model, tokenizer, [texts[i] for i in representative],

@@ -113,7 +113,7 @@ class VisualProjection(nn.Module):
 
 
 class AudioProjection(nn.Module):
-    """f_a: standardised, LayerNorm over the 128 VGGish dims, then linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
+    """f_a: standardised, LayerNorm over the 128 VGGish dims, linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
 
     def __init__(self, in_dim: int, d_model: int):
         super().__init__()
