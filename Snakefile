@@ -19,7 +19,7 @@ report: "workflow/report/workflow.rst"
 
 wildcard_constraints:
     split="train|val|test",
-    encoder="clip_rn50|vggish",
+    encoder="|".join(W.ENCODERS),
     shard=r"shard\d+",
     method="avg|stride",
     seed=r"\d+",

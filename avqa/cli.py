@@ -13,20 +13,20 @@ import sys
 
 # command -> the stage module that registers it, in the order the pipeline runs them.
 COMMANDS = {
-    "synthesize": "avqa.synthetic",
-    "annotations": "avqa.annotations",
-    "shards": "avqa.shards",
-    "extract": "avqa.extract",
-    "failures": "avqa.extract",
-    "questions": "avqa.text",
-    "pool": "avqa.pooling",
-    "train": "avqa.train",
-    "evaluate": "avqa.evaluate",
-    "params": "avqa.params",
-    "table": "avqa.tables",
-    "plot-table": "avqa.plots",
-    "plot-curves": "avqa.plots",
-    "plot-attention": "avqa.attention",
+    "synthesize": "avqa.data.synthetic",
+    "annotations": "avqa.data.annotations",
+    "shards": "avqa.features.shards",
+    "extract": "avqa.features.extract",
+    "failures": "avqa.features.extract",
+    "questions": "avqa.features.questions",
+    "pool": "avqa.features.pooling",
+    "train": "avqa.training.train",
+    "evaluate": "avqa.training.evaluate",
+    "params": "avqa.models.params",
+    "table": "avqa.reporting.tables",
+    "plot-table": "avqa.reporting.plots",
+    "plot-curves": "avqa.reporting.plots",
+    "plot-attention": "avqa.reporting.attention",
 }
 
 

@@ -15,8 +15,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from avqa.features.layout import ENCODERS  # noqa: F401  (the Snakefile's encoder wildcard)
+
 SPLITS = ("train", "val", "test")
-ENCODERS = ("clip_rn50", "vggish")
 # Models whose forward returns the TSG+ / JTG attention maps drawn for the report.
 ATTENTION_MODELS = ("tass",)
 

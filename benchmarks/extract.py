@@ -3,7 +3,7 @@
 On the same videos in one run (default: 2 synthetic-looking 60-s 320x240 clips made with ffmpeg lavfi, or
 --videos DIR), at fp32 and bf16 autocast:
   (a) model: CLIP-RN50 trunk + VGGish on frames / log-mel examples decoded and preprocessed beforehand;
-  (b) pipeline: avqa.extract.extract_shard for clip_rn50 and vggish (decoding in --workers processes,
+  (b) pipeline: avqa.features.extract.extract_shard for clip_rn50 and vggish (decoding in --workers processes,
       cross-video batches, Zarr stores written), models already loaded as in (a); pipeline_in_process: the same
       with workers=0 (on a machine whose cores the model already fills, a concurrent decoder slows it down);
   (c) naive: ffmpeg dumps JPEGs at 1 fps to a temp dir, PIL loads each, CLIP's PIL preprocess per image,
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from avqa import encoders, media
-from avqa.extract import extract_shard, load_encoder
+from avqa.features import encoders, media
+from avqa.features.extract import extract_shard, load_encoder, start_decoding
 
 
 def make_videos(folder: Path, n: int, seconds: int) -> list[Path]:
@@ -83,8 +83,8 @@ def run_pipeline(clip, vggish, paths: list[Path], T1: int, workers: int) -> None
     ids = [p.stem for p in paths]
     with tempfile.TemporaryDirectory() as out:
         for run in (clip, vggish):
-            extract_shard(run, ids, paths[0].parent, f"{out}/{run.name}.zarr", f"{out}/{run.name}.tsv", T1=T1,
-                          workers=workers, desc="bench")
+            decoding = start_decoding(run.name, ids, paths[0].parent, T1, workers=workers)
+            extract_shard(run, decoding, f"{out}/{run.name}.zarr", f"{out}/{run.name}.tsv", desc="bench")
 
 
 def run_naive(clip_model, vggish_model, paths: list[Path], precision: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from avqa.evaluate import evaluate_predictions
-from avqa.vocab import QUESTION_TYPES
+from avqa.training.evaluate import evaluate_predictions
+from avqa.data.vocab import QUESTION_TYPES
 
 
 def make_run(root: Path, variant: str, seed: int, correct_per_type: int, label: str = "TASS-Net", n: int = 4,

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from avqa.annotations import COLUMNS, AnnotationError, fill_template, load_annotations, register
-from avqa.vocab import ANSWER_TO_IDX, ANSWERS
+from avqa.data.annotations import COLUMNS, AnnotationError, fill_template, load_annotations, register
+from avqa.data.vocab import ANSWER_TO_IDX, ANSWERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="shared MUSIC-AVQA annotations not present")
@@ -112,7 +112,7 @@ def test_conflicting_duplicates_are_reported_and_can_be_dropped(tmp_path, caplog
     with pytest.raises(AnnotationError,
                        match=r"2 question_id\(s\) appear more than once .*\[1, 3\].*drop_conflicting_duplicates: true"):
         load_annotations(path)
-    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+    with caplog.at_level(logging.WARNING, logger="avqa.data.annotations"):
         kept = load_annotations(path, drop_conflicting_duplicates=True)
     assert kept["question_id"].tolist() == [2]
     assert "dropping all records of 2 question_id(s)" in caplog.text
@@ -120,7 +120,7 @@ def test_conflicting_duplicates_are_reported_and_can_be_dropped(tmp_path, caplog
 
 def test_exact_duplicates_are_kept_once(tmp_path, caplog):
     path = write(tmp_path, [record(question_id=1), record(question_id=2), record(question_id=1)])
-    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+    with caplog.at_level(logging.WARNING, logger="avqa.data.annotations"):
         table = load_annotations(path)
     assert table["question_id"].tolist() == [1, 2]
     assert "1 exact duplicate record(s)" in caplog.text
@@ -128,7 +128,7 @@ def test_exact_duplicates_are_kept_once(tmp_path, caplog):
 
 def test_deleted_questions_are_dropped(tmp_path, caplog):
     path = write(tmp_path, [record(question_id=1, question_deleted=1), record(question_id=2)])
-    with caplog.at_level(logging.WARNING, logger="avqa.annotations"):
+    with caplog.at_level(logging.WARNING, logger="avqa.data.annotations"):
         assert load_annotations(path)["question_id"].tolist() == [2]
     assert "1 record(s) marked question_deleted dropped" in caplog.text
 
@@ -155,7 +155,7 @@ def test_cli_writes_the_parquet(tmp_path, caplog, drop):
             run_cli(argv)
         assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing written on failure
         return
-    with caplog.at_level(logging.INFO, logger="avqa.annotations"):
+    with caplog.at_level(logging.INFO, logger="avqa.data.annotations"):
         run_cli(argv + ["--drop-conflicting-duplicates"])
     table = pd.read_parquet(out)
     assert list(table.columns) == list(COLUMNS)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from avqa import encoders as E
+from avqa.features import encoders as E
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,7 +213,7 @@ def test_wrong_checkpoint_names_the_path(vggish, tmp_path):
 
 def test_pretrained_offline_raises_clear_error(tmp_path):
     script = textwrap.dedent("""
-        from avqa import encoders as E
+        from avqa.features import encoders as E
         for load in (E.load_clip, E.load_vggish):
             try:
                 load("pretrained", 0, "cpu")
@@ -231,26 +231,6 @@ def test_pretrained_offline_raises_clear_error(tmp_path):
 
 
 # --- devices, precision, config values ---------------------------------------------------------------------
-def test_resolve_device():
-    assert E.resolve_device("cpu") == torch.device("cpu")
-    assert E.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="unknown device 'tpu'"):
-        E.resolve_device("tpu")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_resolve_device_cuda_without_gpu():
-    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
-        E.resolve_device("cuda")
-
-
-def test_autocast_dtype():
-    assert E.autocast_dtype("fp32") is None
-    assert E.autocast_dtype("bf16") is torch.bfloat16 and E.autocast_dtype("fp16") is torch.float16
-    with pytest.raises(ValueError, match="unknown precision 'int8'"):
-        E.autocast_dtype("int8")
-
-
 def test_resolve_weights():
     assert E.resolve_weights("random", "clip") == "random"
     mapping = {"clip": "pretrained", "vggish": "ckpt/vggish.pth"}

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from avqa import encoders, media, store
+from avqa.features import encoders, media, store
 from avqa.cli import main as cli
-from avqa.extract import LAYOUT, extract_shard, load_encoder, merge_failures, read_failures
-from avqa.extract_parts import Batcher, ShardWriter
-from avqa.shards import annotated_video_ids, make_shards
+from avqa.features.extract import extract_shard, load_encoder, merge_failures, read_failures, start_decoding
+from avqa.features.layout import LAYOUT
+from avqa.features.extract_parts import Batcher, ShardWriter
+from avqa.features.shards import annotated_video_ids, make_shards
 from media_factory import corrupt_file, make_video
 
 T1 = 4
@@ -62,7 +63,7 @@ def clip_run():
 def clip_out(shard, clip_run):
     videos_dir, ids = _shard(shard)
     out, failures = shard / "out/clip_rn50/shard000.zarr", shard / "out/failures/shard000.clip_rn50.tsv"
-    extract_shard(clip_run, ids, videos_dir, out, failures, T1=T1, workers=1)
+    extract_shard(clip_run, start_decoding(clip_run.name, ids, videos_dir, T1, workers=1), out, failures)
     return store.open_read(out), read_failures(failures)
 
 
@@ -189,7 +190,8 @@ def test_in_process_and_worker_decoding_give_identical_vggish_features(shard, vg
     ids = ["aligned", "audio_only", "corrupt", "gray", "long300"]  # the shard's first two batches of 6 seconds
     first = vggish_out[0]
     run = load_encoder("vggish", "random", seed=0, device="cpu", batch_size=6, precision=first.attrs["precision"])
-    extract_shard(run, ids, shard / "videos", tmp_path / "v.zarr", tmp_path / "f.tsv", T1=T1, workers=0)
+    extract_shard(run, start_decoding(run.name, ids, shard / "videos", T1, workers=0), tmp_path / "v.zarr",
+                  tmp_path / "f.tsv")
     again = store.open_read(tmp_path / "v.zarr")
     rows = [_rows(first)[vid] for vid in store.read_strings(again, "video_id")]
     assert store.read_strings(again, "video_id") == ["aligned", "audio_only", "gray", "long300"]
@@ -214,8 +216,8 @@ def test_batcher_fills_batches_across_videos_and_returns_each_video_in_order():
 
 def test_shard_where_every_video_fails_writes_an_empty_store(shard, clip_run, tmp_path):
     out, failures = tmp_path / "s.zarr", tmp_path / "s.tsv"
-    result = extract_shard(clip_run, ["corrupt", "empty", "missing"], shard / "videos", out, failures, T1=T1,
-                           workers=0)
+    decoding = start_decoding(clip_run.name, ["corrupt", "empty", "missing"], shard / "videos", T1, workers=0)
+    result = extract_shard(clip_run, decoding, out, failures)
     assert result == {"stored": 0, "failed": 3}
     group = store.open_read(out)
     assert group["maps"].shape == (0, T1, 7, 7, 2048) and store.read_strings(group, "video_id") == []
@@ -235,14 +237,15 @@ def test_a_job_killed_mid_write_leaves_no_store_and_no_temporary(shard, tmp_path
     monkeypatch.setattr(ShardWriter, "add", dying_add)
     out_dir = tmp_path / "features"
     with pytest.raises(KeyboardInterrupt):
-        extract_shard(run, ["aligned", "gray", "short3", "stereo44k"], shard / "videos", out_dir / "s.zarr",
-                      out_dir / "s.tsv", T1=T1, workers=0)
+        decoding = start_decoding(run.name, ["aligned", "gray", "short3", "stereo44k"], shard / "videos", T1,
+                                  workers=0)
+        extract_shard(run, decoding, out_dir / "s.zarr", out_dir / "s.tsv")
     assert len(calls) == 3 and list(out_dir.iterdir()) == []
 
 
-def test_fps_other_than_one_is_rejected(shard, clip_run, tmp_path):
+def test_fps_other_than_one_is_rejected(shard, clip_run):
     with pytest.raises(ValueError, match="one frame per second"):
-        extract_shard(clip_run, ["aligned"], shard / "videos", tmp_path / "s.zarr", tmp_path / "s.tsv", T1=T1, fps=2)
+        start_decoding(clip_run.name, ["aligned"], shard / "videos", T1, fps=2)
 
 
 def test_failures_merge_is_sorted_with_the_contract_columns(shard, clip_out, vggish_out, tmp_path):

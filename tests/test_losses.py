@@ -1,10 +1,10 @@
-"""avqa.losses: Jensen-Shannon divergence (CMS loss), match loss L_s, L_qa, weighted total."""
+"""avqa.models.losses: Jensen-Shannon divergence (CMS loss), match loss L_s, L_qa, weighted total."""
 import math
 
 import pytest
 import torch
 
-from avqa import losses
+from avqa.models import losses
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from avqa import encoders, media
+from avqa.features import encoders, media
 from media_factory import corrupt_file, make_video, nearest_colour, truncated_copy
 
 COLOURS = ["red", "red", "lime", "blue", "yellow"]   # one per second; changes at seconds 2, 3 and 4
@@ -120,7 +120,7 @@ def test_decord_failure_falls_back_to_ffmpeg(videos, monkeypatch, caplog):
         raise RuntimeError("simulated decord failure")
 
     monkeypatch.setattr(media, "_frames_decord", broken)
-    with caplog.at_level(logging.WARNING, logger="avqa.media"):
+    with caplog.at_level(logging.WARNING, logger="avqa.features.media"):
         decoded = media.decode_frames(videos["cfr25"], T1=5)
     assert colours_of(decoded.data) == COLOURS
     assert "decord failed (simulated decord failure)" in caplog.text

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from avqa.models import build_model, count_trainable, trainable_by_block, valid_options
 from avqa.models.blocks import (ORDERS, TSGPlus, arrange_tokens, combine_attention, split_tokens,
                                 token_positions)
-from avqa.params import parameter_report, parse_options
+from avqa.models.params import parameter_report, parse_options
 
 
 @pytest.fixture(autouse=True, scope="module")

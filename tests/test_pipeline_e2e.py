@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from avqa import store
-from avqa.vocab import QUESTION_TYPES
+from avqa.features import store
+from avqa.data.vocab import QUESTION_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny.yaml"

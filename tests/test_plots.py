@@ -12,10 +12,10 @@ from media_factory import make_video
 from run_fixtures import make_run
 from training_fixtures import make_dataset, run_config
 
-from avqa.attention import centre_square, pick_questions, run_attention, segment_seconds
+from avqa.reporting.attention import centre_square, pick_questions, run_attention, segment_seconds
 from avqa.cli import main
 from avqa.models import build_model
-from avqa.tables import TABLES, build_table, group_runs, write_table
+from avqa.reporting.tables import TABLES, build_table, group_runs, write_table
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from avqa.cli import main
-from avqa.pooling import pool_avg, pool_stride, window
-from avqa.store import open_new, open_read, read_strings, write_strings
+from avqa.features.pooling import pool_avg, pool_stride, window
+from avqa.features.store import open_new, open_read, read_strings, write_strings
 
 
 def test_pool_avg_means_consecutive_windows():

@@ -1,5 +1,5 @@
 """The synthetic MUSIC-AVQA-format dataset: file format, determinism, answers recomputed from the scenes, the mp4
-streams, pixels and audio energy where the scene says, answer balance (avqa.synthetic)."""
+streams, pixels and audio energy where the scene says, answer balance (avqa.data.synthetic)."""
 from __future__ import annotations
 
 import json
@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from avqa import cli
-from avqa.annotations import KEYS, load_annotations
-from avqa.synthetic import answers, audio, catalog, render
-from avqa.synthetic.answers import answer
-from avqa.synthetic.generate import SPLITS, Plan, annotation_json, plan_questions, plan_scenes
-from avqa.synthetic.questions import TEMPLATE_TYPE, placeholders
-from avqa.synthetic.scene import BLOCK_SECONDS, LOUDNESS_DB
-from avqa.synthetic.stats import answer_distribution, question_only_accuracy
-from avqa.vocab import ANSWERS, INSTRUMENTS, QUESTION_TYPES, TEMPLATES
+from avqa.data.annotations import KEYS, load_annotations
+from avqa.data.synthetic import answers, audio, catalog, render
+from avqa.data.synthetic.answers import answer
+from avqa.data.synthetic.generate import SPLITS, Plan, annotation_json, plan_questions, plan_scenes
+from avqa.data.synthetic.questions import TEMPLATE_TYPE, placeholders
+from avqa.data.synthetic.scene import BLOCK_SECONDS, LOUDNESS_DB
+from avqa.data.synthetic.stats import answer_distribution, question_only_accuracy
+from avqa.data.vocab import ANSWERS, INSTRUMENTS, QUESTION_TYPES, TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,7 +317,7 @@ def _worst_picture_share(plan, scenes_, records_) -> float:
     """Over Audio (template, picture answer) cells with >= 30 train questions: the largest share of one answer."""
     from collections import Counter, defaultdict
 
-    from avqa.synthetic.questions import picture_scene
+    from avqa.data.synthetic.questions import picture_scene
 
     by_scene = {s["video_id"]: s for s in scenes_}
     cells: dict = defaultdict(Counter)
@@ -331,14 +331,14 @@ def _worst_picture_share(plan, scenes_, records_) -> float:
 def test_the_picture_alone_does_not_answer_audio_questions(default_plan, monkeypatch):
     plan, scenes_, records_ = default_plan
     assert _worst_picture_share(plan, scenes_, records_) <= 0.7       # measured 0.66 on the default
-    from avqa.synthetic import questions
+    from avqa.data.synthetic import questions
 
     monkeypatch.setattr(questions, "PICTURE_WEIGHT", 0.0)               # without the balancing term
     assert _worst_picture_share(plan, scenes_, plan_questions(plan, scenes_)) > 0.8   # measured 0.88
 
 
 def test_the_picture_scene_shows_every_visible_object_sounding_and_nothing_offscreen(default_plan):
-    from avqa.synthetic.questions import picture_scene
+    from avqa.data.synthetic.questions import picture_scene
 
     _, scenes_, _ = default_plan
     scene = next(s for s in scenes_ if s["offscreen"] and any(not any(o["sounding"]) for o in s["objects"]))

@@ -10,8 +10,8 @@ import pytest
 from run_fixtures import make_run
 
 from avqa.cli import main
-from avqa.paper_results import PAPER_RESULTS
-from avqa.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
+from avqa.reporting.paper_results import PAPER_RESULTS
+from avqa.reporting.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
                          spread_verdict, to_markdown)
 
 TABLE1_COLUMNS = ["A_Count", "A_Comp", "A_Avg", "V_Count", "V_Loc", "V_Avg", "AV_Exist", "AV_Loc", "AV_Count",

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from avqa import cli, encoders, store
-from avqa import text as T
+from avqa import cli
+from avqa.features import encoders, store
+from avqa.features import questions as T
 
 MUSIC_AVQA = Path(__file__).parents[1].parent / "shared/data/music_avqa"
 QUESTIONS = [
@@ -138,7 +139,7 @@ def test_repeated_questions_are_encoded_once_and_get_the_same_features(tmp_path,
             (5, "Is there a <Object> sound?", '["flute"]')]
     write_annotations(tmp_path / "train.parquet", rows)
     out = tmp_path / "questions.zarr"
-    with caplog.at_level("INFO", logger="avqa.text"):
+    with caplog.at_level("INFO", logger="avqa.features.questions"):
         assert cli.main(["questions", "--annotations", str(tmp_path / "train.parquet"), "--out", str(out),
                          "--weights", "random", "--device", "cpu", "--batch", "2"]) == 0
     assert "5 questions, 3 distinct" in caplog.text

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-import avqa.train
+from avqa.models import REGISTRY
 from avqa.cli import main
-from avqa.data import AVQADataset
-from avqa.evaluate import PREDICTION_COLUMNS
-from avqa.train import check_run_config, train_run
+from avqa.data.dataset import AVQADataset
+from avqa.training.evaluate import PREDICTION_COLUMNS
+from avqa.training.spec import check_run_config
+from avqa.training.train import train_run
 from training_fixtures import TinyModel, make_dataset, run_config, tiny_factory
 
 
@@ -141,7 +142,8 @@ def test_bad_run_config_is_named(paths, edit, message):
 
 
 def test_cli_trains_and_evaluate_cli_reproduces_the_metrics(paths, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(avqa.train, "build", tiny_factory)
+    # Registered like any model: train and evaluate both build it from the run spec's name.
+    monkeypatch.setitem(REGISTRY, "tiny", "training_fixtures:TinyModel")
     spec = run_config(paths, epochs=1)
     run = tmp_path / "run"
     assert main(["train", "--run-config-json", json.dumps(spec), "--out", str(run)]) == 0

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avqa.store import open_new, write_strings
-from avqa.vocab import QUESTION_TYPES
+from avqa.features.store import open_new, write_strings
+from avqa.data.vocab import QUESTION_TYPES
 
 T = 2
 L = 6

@@ -2,7 +2,7 @@
 
 Paper: Jiang & Yin, "CLIP-Powered TASS: Target-Aware Single-Stream Network for Audio-Visual Question Answering"
 (arXiv 2405.07451): TSG+ is section 3.2, JTG section 3.3, answer prediction and losses follow in section 3
-(see avqa.losses); the block structure follows their earlier TJSTG network (arXiv 2305.12397, code Bravo5542/TJSTG, net_tjstg/tsjt_net.py).
+(see avqa.models.losses); the block structure follows their earlier TJSTG network (arXiv 2305.12397, code Bravo5542/TJSTG, net_tjstg/tsjt_net.py).
 Equation numbers: the paper's text could not be retrieved beyond its abstract here, so docstrings cite the
 sections and write each equation out; the formulas follow /work/shared/design.md (the project's summary of the
 paper), which is authoritative where the paper is unclear.

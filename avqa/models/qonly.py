@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avqa import losses
+from avqa.models import losses
 from avqa.models.blocks import AnswerHead, QuestionProjection
-from avqa.vocab import ANSWERS
+from avqa.data.vocab import ANSWERS
 
 
 class QuestionOnly(nn.Module):

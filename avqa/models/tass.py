@@ -7,7 +7,7 @@ Pipeline per batch (see avqa.models.blocks for each block's equations):
   TSG+(f_v,m, f_a, f_tgt) --> f_v (B, T, d) and the spatial attention            [sec. 3.2]
   JTG(f_v, f_a, f_q) --> f_av^q (B, d) and the temporal attention                 [sec. 3.3]
   AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3]
-Loss (avqa.losses): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
+Loss (avqa.models.losses): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
 
 Ablation switches (constructor options; paper tables 2-7): target_aware, combine, tau, use_ls, use_cms,
 use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the single-stream tokens
@@ -19,10 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avqa import losses
+from avqa.models import losses
 from avqa.models.blocks import (COMBINES, DEFAULT_TAU, JTG, AnswerHead, AudioProjection, MatchHead, MeanFusion,
                                 QuestionProjection, TargetWord, TSGPlus, VisualProjection, check_choice)
-from avqa.vocab import ANSWERS
+from avqa.data.vocab import ANSWERS
 
 BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mask", "target_mask")
 

@@ -1,0 +1,1 @@
+"""Data: MUSIC-AVQA annotations and vocabulary, the training dataset and batch sampler, the synthetic generator."""

@@ -1,0 +1,1 @@
+"""Features: decoding, extraction shards, the frozen encoders, question text features, temporal pooling, Zarr stores."""

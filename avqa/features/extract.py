@@ -1,0 +1,213 @@
+"""`python -m avqa extract`: one shard of videos -> frozen CLIP-RN50 maps or VGGish embeddings (a Zarr store);
+`python -m avqa failures`: merge the per-shard failure lists.
+
+Per shard: DataLoader workers decode (frames only for CLIP, audio only for VGGish) and preprocess ahead of the
+model (the CLI starts them before it loads the model); the seconds of consecutive videos are packed into
+fixed-size batches; each video's features go to the store as soon as its last second is encoded. With workers=0
+decoding runs in-process, between model batches: on a CPU whose cores the model's threads already fill, this is
+faster than a competing decoder process (benchmarks/extract.py measures both). A video that cannot be used is
+a row of the failures TSV (video_id, stage, reason) and the shard goes on; a shard where every video failed is a
+valid empty store (V = 0). Store and TSV are written atomically (a killed job leaves neither). One code path
+for CPU and GPU: device, batch size and precision come from the arguments. Layout (avqa.features.layout):
+clip_rn50 `maps` (V, T1, 7, 7, 2048) float16, vggish `emb` (V, T1, 128) float32, `video_id` (V,), attrs with
+provenance and per-video durations, n_seconds (real seconds), padded and cut flags.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from avqa.atomic import atomic_path
+from avqa.features import encoders
+from avqa.features.extract_parts import (FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter, clean_reason,
+                                         decode_loader)
+from avqa.features.layout import ENCODERS, LAYOUT
+from avqa.features.shards import read_shard
+from avqa.runtime import autocast_dtype, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EncoderRun:
+    """A loaded frozen encoder and how to run it: forward(inputs) -> (n, *item_shape) numpy features."""
+
+    name: str
+    model: torch.nn.Module
+    device: torch.device
+    batch_size: int
+    precision: str = "fp32"
+    channels_last: bool = True
+    provenance: dict | None = None
+
+    def forward(self, inputs: torch.Tensor) -> np.ndarray:
+        if self.name == "clip_rn50":
+            return encoders.clip_maps(self.model, inputs, self.precision, self.channels_last).numpy()
+        return encoders.vggish_emb(self.model, inputs, self.precision)
+
+    def attrs(self) -> dict:
+        return {"encoder": self.name, "device": self.device.type, "precision": self.precision,
+                **(self.provenance or {})}
+
+
+def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch_size: int = 20,
+                 precision: str = "fp32", channels_last: bool = True,
+                 bn3_gamma: float = encoders.DEFAULT_BN3_GAMMA) -> EncoderRun:
+    torch_device = resolve_device(device)
+    autocast_dtype(precision)  # validates the name early
+    if name == "clip_rn50":
+        model = encoders.load_clip(weights, seed, torch_device, bn3_gamma=bn3_gamma)
+        provenance = {"weights": weights, "weights_seed": seed, "bn3_gamma": bn3_gamma}
+    elif name == "vggish":
+        model = encoders.load_vggish(weights, seed, torch_device)
+        provenance = {"weights": weights, "weights_seed": seed}
+    else:
+        raise ValueError(f"unknown encoder {name!r}: expected one of {ENCODERS}")
+    return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance)
+
+
+@dataclass
+class Decoding:
+    """A shard's decoding, started: the videos, how they are decoded, and the Items as they come (in order)."""
+
+    encoder: str
+    video_ids: list[str]
+    T1: int
+    fps: int
+    sample_rate: int
+    items: Iterator[Item]
+
+
+def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
+                   sample_rate: int = 16000, workers: int = 1) -> Decoding:
+    """Start the decode workers (they prefetch at once, e.g. while the model loads).
+
+    In-process (workers=0) decoding runs between model batches, when the model's threads are idle: the video
+    decoder then uses as many threads as the model (torch.get_num_threads()); a worker decodes on one.
+    """
+    threads = 1 if workers else torch.get_num_threads()
+    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads)
+    return Decoding(encoder_name, list(video_ids), T1, fps, sample_rate, iter(decode_loader(dataset, workers)))
+
+
+def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path, failures_out: str | Path,
+                  desc: str = "shard") -> dict:
+    """Encode one shard's decoded videos; write the store and the failures TSV atomically.
+
+    Returns {"stored", "failed"}.
+    """
+    if decoding.encoder != encoder.name:
+        raise ValueError(f"decoding was started for {decoding.encoder!r}, not for the encoder {encoder.name!r}")
+    layout = LAYOUT[encoder.name]
+    video_ids, T1 = decoding.video_ids, decoding.T1
+    failures: list[tuple[str, str, str]] = []
+    with atomic_path(out) as store_tmp, atomic_path(failures_out) as failures_tmp, torch.inference_mode():
+        writer = ShardWriter(store_tmp, layout.array, layout.shape, layout.dtype, T1, capacity=len(video_ids))
+        batcher = Batcher(encoder.forward, encoder.batch_size)
+        seconds_of = {}
+        progress = tqdm(total=len(video_ids), desc=f"{encoder.name} {desc}", unit="video", disable=None)
+
+        def store(done):
+            for video_id, features in done:
+                writer.add(video_id, features, seconds_of.pop(video_id))
+                progress.update()
+
+        for item in decoding.items:
+            if item.failure is not None:
+                logger.warning("%s failed at %s: %s", item.video_id, *item.failure)
+                failures.append((item.video_id, *item.failure))
+                progress.update()
+                continue
+            seconds_of[item.video_id] = item.seconds
+            store(batcher.add(item.video_id, item.inputs))
+        store(batcher.flush())
+        progress.close()
+        writer.close({"T1": T1, "fps": decoding.fps, "sample_rate": decoding.sample_rate,
+                      "n_failed": len(failures), **encoder.attrs()})
+        write_failures(failures_tmp, failures)
+    logger.info("%s %s: %d videos stored, %d failed -> %s", encoder.name, desc, len(writer.video_ids),
+                len(failures), out)
+    return {"stored": len(writer.video_ids), "failed": len(failures)}
+
+
+def write_failures(path: str | Path, rows) -> None:
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        out.writerow(FAILURE_COLUMNS)
+        out.writerows((video_id, stage, clean_reason(reason)) for video_id, stage, reason in rows)
+
+
+def read_failures(path: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+    if tuple(table.columns) != FAILURE_COLUMNS:
+        raise ValueError(f"{path}: columns {list(table.columns)}, expected {list(FAILURE_COLUMNS)}")
+    return table
+
+
+def merge_failures(paths: list[str | Path], out: str | Path) -> int:
+    """All per-shard failure TSVs -> one TSV sorted by video_id, stage (same columns)."""
+    tables = [read_failures(p) for p in paths]
+    merged = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=FAILURE_COLUMNS)
+    merged = merged.sort_values(["video_id", "stage"], kind="stable")
+    with atomic_path(out) as tmp:
+        write_failures(tmp, merged.itertuples(index=False, name=None))
+    return len(merged)
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("extract", help="encode one shard of videos with CLIP-RN50 or VGGish")
+    parser.add_argument("--encoder", required=True, choices=ENCODERS)
+    parser.add_argument("--shards", required=True, help="shards.json (python -m avqa shards)")
+    parser.add_argument("--shard", required=True, help="shard name, e.g. shard000")
+    parser.add_argument("--out", required=True, help="the .zarr store to write")
+    parser.add_argument("--failures", required=True, help="the failures .tsv to write")
+    parser.add_argument("--T1", type=int, required=True, help="seconds kept per video")
+    parser.add_argument("--fps", type=int, default=1)
+    parser.add_argument("--sample-rate", type=int, default=encoders.SAMPLE_RATE)
+    parser.add_argument("--weights", default="random", help="random | pretrained | checkpoint path")
+    parser.add_argument("--weights-seed", type=int, default=0)
+    parser.add_argument("--bn3-gamma", type=float, default=encoders.DEFAULT_BN3_GAMMA)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--precision", help="fp32 | bf16 | fp16 (default: --precision-cpu / --precision-cuda)")
+    parser.add_argument("--precision-cpu", default="bf16")
+    parser.add_argument("--precision-cuda", default="fp16")
+    parser.add_argument("--batch-frames", type=int, help="seconds per model batch (default: per device)")
+    parser.add_argument("--batch-frames-cpu", type=int, default=20)
+    parser.add_argument("--batch-frames-cuda", type=int, default=256)
+    parser.add_argument("--channels-last", action="store_true", help="CLIP trunk in channels-last format")
+    parser.add_argument("--workers", type=int, default=1, help="decoder processes (0: decode in-process)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the model process")
+    parser.set_defaults(func=_run_extract)
+
+    merge = subparsers.add_parser("failures", help="merge per-shard failure TSVs into one")
+    merge.add_argument("inputs", nargs="*", help="per-shard failures .tsv files")
+    merge.add_argument("--out", required=True)
+    merge.set_defaults(func=_run_failures)
+
+
+def _run_extract(args) -> None:
+    torch.set_num_threads(args.threads)
+    videos_dir, video_ids = read_shard(args.shards, args.shard)
+    device = resolve_device(args.device)
+    on_cpu = device.type == "cpu"
+    precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
+    batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
+    weights = encoders.resolve_weights(args.weights, "clip" if args.encoder == "clip_rn50" else "vggish")
+    decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers)
+    encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
+                           args.channels_last, args.bn3_gamma)
+    result = extract_shard(encoder, decoding, args.out, args.failures, desc=args.shard)
+    print(f"{args.shard} {args.encoder}: {result['stored']} stored, {result['failed']} failed")
+
+
+def _run_failures(args) -> None:
+    print(f"{merge_failures(args.inputs, args.out)} failures -> {args.out}")

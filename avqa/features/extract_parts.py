@@ -1,0 +1,185 @@
+"""The pieces of shard extraction (avqa.features.extract): per-video decoding in worker processes, batching of seconds
+across videos for the frozen encoders, and the per-shard Zarr writer.
+
+Decoding + preprocessing happen in the DataLoader workers (CLIP's resize / crop / normalise, VGGish's log-mel
+examples), so the main process only runs the model. Only a video's real seconds are decoded and encoded; its
+features are padded to T1 by repeating the last real second, which equals encoding the repeated input.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from avqa.features import encoders, media
+from avqa.features.layout import ENCODERS
+from avqa.features.store import open_new, write_strings
+
+logger = logging.getLogger(__name__)
+
+DECODE_STAGE = {"clip_rn50": "decode_video", "vggish": "decode_audio"}
+FAILURE_COLUMNS = ("video_id", "stage", "reason")
+
+
+@dataclass
+class Item:
+    """One video out of a decode worker: model inputs of its real seconds, or why it failed."""
+
+    video_id: str
+    inputs: torch.Tensor | None = None   # clip: (n, 3, 224, 224) float32; vggish: (n, 1, 96, 64) float32
+    seconds: media.Seconds | None = None
+    failure: tuple[str, str] | None = None  # (stage, reason)
+
+
+class DecodeDataset(torch.utils.data.Dataset):
+    """Video i of a shard -> Item, decoded and preprocessed for `encoder` (frames only for CLIP, audio only for
+    VGGish). Errors become failure Items so one broken file never stops the shard."""
+
+    def __init__(self, video_ids: list[str], videos_dir: str | Path, encoder: str, T1: int, fps: int = 1,
+                 sample_rate: int = 16000, threads: int = 1):
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
+        if fps != 1:
+            raise ValueError(f"fps={fps}: the feature stores hold one frame per second ((V, T1, ...)); use fps 1")
+        self.video_ids, self.videos_dir = list(video_ids), Path(videos_dir)
+        self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
+        self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
+        self._transform = None
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __getitem__(self, i: int) -> Item:
+        video_id = self.video_ids[i]
+        path = self.videos_dir / f"{video_id}.mp4"
+        try:
+            inputs, seconds = self._prepare(path)
+        except media.MediaError as err:
+            return Item(video_id, failure=(DECODE_STAGE[self.encoder], str(err)))
+        except Exception as err:  # an unforeseen decoder/preprocessing error must not stop the shard
+            logger.exception("%s: %s preprocessing failed", path, self.encoder)
+            return Item(video_id, failure=(self.encoder, f"{path}: {type(err).__name__}: {err}"))
+        return Item(video_id, inputs, seconds)
+
+    def _prepare(self, path: Path) -> tuple[torch.Tensor, media.Seconds]:
+        if self.encoder == "clip_rn50":
+            decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads)
+            if self._transform is None:
+                self._transform = encoders.clip_image_transform()
+            return self._transform(decoded.data), decoded.seconds
+        decoded = media.decode_audio(path, self.sample_rate, self.T1, pad=False)
+        examples = encoders.vggish_examples(decoded.data, decoded.seconds.n_real)
+        return torch.from_numpy(examples), decoded.seconds
+
+
+def keep_item(item: Item) -> Item:
+    """DataLoader collate_fn: items pass through unbatched (batching across videos is the Batcher's job)."""
+    return item
+
+
+def decode_loader(dataset: DecodeDataset, workers: int) -> torch.utils.data.DataLoader:
+    """In-order iterator over the shard; `workers` processes decode ahead while the model runs (0: in-process)."""
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=None, shuffle=False, num_workers=workers, collate_fn=keep_item,
+        prefetch_factor=4 if workers else None)
+
+
+class Batcher:
+    """Packs the seconds of consecutive videos into model batches of `batch_size` (a batch may span several
+    short videos), and hands each video's outputs back, in order, once all its seconds went through."""
+
+    def __init__(self, forward: Callable[[torch.Tensor], np.ndarray], batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+        self.forward, self.batch_size = forward, batch_size
+        self._queue: deque[tuple[str, torch.Tensor]] = deque()  # (video, inputs not yet encoded)
+        self._outputs: dict[str, list[np.ndarray]] = {}
+        self._needed: dict[str, int] = {}
+        self._pending = 0
+
+    def add(self, video_id: str, inputs: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+        if len(inputs) == 0:
+            raise ValueError(f"video {video_id!r} has no inputs")
+        self._queue.append((video_id, inputs))
+        self._outputs[video_id], self._needed[video_id] = [], len(inputs)
+        self._pending += len(inputs)
+        done = []
+        while self._pending >= self.batch_size:
+            done += self._run(self.batch_size)
+        return done
+
+    def flush(self) -> list[tuple[str, np.ndarray]]:
+        done = []
+        while self._pending:
+            done += self._run(min(self._pending, self.batch_size))
+        return done
+
+    def _run(self, n: int) -> list[tuple[str, np.ndarray]]:
+        parts, owners = [], []
+        while n:
+            video_id, inputs = self._queue[0]
+            take = min(n, len(inputs))
+            parts.append(inputs[:take])
+            owners.append((video_id, take))
+            if take == len(inputs):
+                self._queue.popleft()
+            else:
+                self._queue[0] = (video_id, inputs[take:])
+            n -= take
+        outputs = self.forward(torch.cat(parts))
+        self._pending -= len(outputs)
+        done, start = [], 0
+        for video_id, take in owners:
+            self._outputs[video_id].append(outputs[start:start + take])
+            start += take
+            if sum(map(len, self._outputs[video_id])) == self._needed[video_id]:
+                del self._needed[video_id]
+                done.append((video_id, np.concatenate(self._outputs.pop(video_id))))
+        return done
+
+
+@dataclass
+class ShardWriter:
+    """Rows of one shard store: array (V, T1, *item_shape) chunked per video, `video_id`, per-video attrs."""
+
+    path: Path
+    array: str
+    item_shape: tuple[int, ...]
+    dtype: str
+    T1: int
+    capacity: int
+    video_ids: list[str] = field(default_factory=list)
+    videos: dict[str, dict] = field(default_factory=lambda: {k: {} for k in ("durations", "n_seconds",
+                                                                               "padded", "cut")})
+
+    def __post_init__(self):
+        self.group = open_new(self.path)
+        shape = (self.T1, *self.item_shape)
+        self.data = self.group.create_array(self.array, shape=(self.capacity, *shape), chunks=(1, *shape),
+                                            dtype=self.dtype)
+
+    def add(self, video_id: str, features: np.ndarray, seconds: media.Seconds) -> None:
+        """features: (n_real, *item_shape) of the real seconds; stored padded to T1 with the last one."""
+        if features.shape != (seconds.n_real, *self.item_shape):
+            raise ValueError(f"{video_id}: features {features.shape}, expected {(seconds.n_real, *self.item_shape)}")
+        self.data[len(self.video_ids)] = media.repeat_last(features, self.T1).astype(self.dtype)
+        self.video_ids.append(video_id)
+        self.videos["durations"][video_id] = round(seconds.duration, 3)
+        self.videos["n_seconds"][video_id] = seconds.n_real
+        self.videos["padded"][video_id] = seconds.padded
+        self.videos["cut"][video_id] = seconds.cut
+
+    def close(self, attrs: dict) -> None:
+        self.data.resize((len(self.video_ids), self.T1, *self.item_shape))
+        write_strings(self.group, "video_id", self.video_ids)
+        self.group.attrs.update({**attrs, **self.videos})
+
+
+def clean_reason(text: str) -> str:
+    """One TSV cell: no tabs or line breaks."""
+    return " ".join(str(text).split())

@@ -1,0 +1,203 @@
+"""Question features from the CLIP-RN50 text tower: `python -m avqa questions` -> results/features/questions.zarr.
+
+Per question: the sentence embedding f_q (1024-d, the EOT token projected, as CLIP's encode_text), the per-token
+outputs after ln_final (512-d) with their mask, and the mask of the target word, the question's first <Object>
+value, whose tokens give f_tgt for TASS-Net's target-aware attention s_q = softmax(f_tgt . f_v,m) (section 3).
+torch and open_clip load only when the command runs (the CLI imports every stage module to build its parser).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("question_id", "question", "template", "templ_values")
+TARGET_PLACEHOLDER = "<Object>"
+_PLACEHOLDER = re.compile(r"<[A-Za-z]+>")
+
+
+# --- targets -----------------------------------------------------------------------------------------------
+def first_object(template: str, templ_values: str, where: str = "") -> str | None:
+    """The value filling the template's first <Object> placeholder (placeholders fill in order), or None."""
+    placeholders = _PLACEHOLDER.findall(template)
+    try:
+        values = json.loads(templ_values) if templ_values else []
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: templ_values is not JSON ({templ_values!r}): {err}") from err
+    if len(values) != len(placeholders):
+        raise ValueError(f"{where}: template {template!r} has {len(placeholders)} placeholders "
+                         f"but templ_values {templ_values!r} has {len(values)} values")
+    return next((value for ph, value in zip(placeholders, values) if ph == TARGET_PLACEHOLDER), None)
+
+
+def find_span(ids: list[int], word_ids: list[int]) -> slice | None:
+    """The first occurrence of the token subsequence `word_ids` in `ids`."""
+    n = len(word_ids)
+    for start in range(len(ids) - n + 1) if n else ():
+        if ids[start:start + n] == word_ids:
+            return slice(start, start + n)
+    return None
+
+
+def target_masks(ids, tokenizer, target_words: list[str | None]) -> np.ndarray:
+    """(N, L) bool: the tokens of each question's target word (tokenised alone, matched as a subsequence)."""
+    masks = np.zeros(tuple(ids.shape), dtype=bool)
+    missing = []
+    for i, word in enumerate(target_words):
+        if word is None:
+            continue
+        span = find_span(ids[i].tolist(), tokenizer.encode(word))
+        if span is None:
+            missing.append(i)
+        else:
+            masks[i, span] = True
+    if missing:
+        logger.warning("%d target words not found in their tokenised question (rows %s...): all-False masks",
+                       len(missing), missing[:5])
+    return masks
+
+
+# --- encoding ----------------------------------------------------------------------------------------------
+def tokenize(tokenizer, texts: list[str], context_length: int | None = None):
+    """(N, L) int64 token ids cut to `context_length` (default: the longest question's token count)."""
+    ids = tokenizer(list(texts))  # (N, 77), 0 = padding
+    longest = int((ids != 0).sum(dim=1).max())
+    return ids[:, : context_length or longest]
+
+
+def text_forward(model, ids):
+    """CLIP's encode_text on a context of L <= 77 tokens: per-token ln_final outputs and the sentence embedding.
+
+    The text transformer is causal, so cutting the padding after the longest question changes nothing for the
+    real tokens (positional embedding and attention mask are cut to match).
+    """
+    import torch
+    from open_clip.transformer import text_global_pool
+
+    n_ctx = ids.shape[1]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(ids).to(cast_dtype) + model.positional_embedding[:n_ctx].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:n_ctx, :n_ctx])
+    tokens = model.ln_final(x)
+    pooled = text_global_pool(tokens, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    projection = model.text_projection
+    sentence = projection(pooled) if isinstance(projection, torch.nn.Linear) else pooled @ projection
+    return tokens, sentence
+
+
+def encode_questions(model, tokenizer, texts: list[str], target_words: list[str | None], batch: int, device,
+                     context_length: int | None = None) -> dict:
+    """Question features: sentence (N, 1024) float32, tokens (N, L, 512) float16 (zero at padding),
+    token_mask (N, L) bool (real tokens incl. SOT/EOT), target_mask (N, L) bool.
+
+    L is `context_length` or, by default, the longest question's token count.
+    """
+    import torch
+
+    if not texts or len(texts) != len(target_words):
+        raise ValueError(f"{len(texts)} questions and {len(target_words)} target words: need as many, at least 1")
+    from tqdm import tqdm
+
+    ids = tokenize(tokenizer, texts, context_length)
+    token_mask = (ids != 0).numpy()
+    sentences, tokens = [], []
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(ids), batch), desc="questions", unit="batch", disable=None):
+            tok, sent = text_forward(model, ids[start:start + batch].to(device))
+            tokens.append(tok.float().cpu().numpy().astype(np.float16))
+            sentences.append(sent.float().cpu().numpy())
+    tokens = np.concatenate(tokens)
+    tokens[~token_mask] = 0  # padding positions carry nothing; the models read token_mask
+    return {
+        "sentence": np.concatenate(sentences),
+        "tokens": tokens,
+        "token_mask": token_mask,
+        "target_mask": target_masks(ids, tokenizer, target_words),
+    }
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+def read_questions(paths: list[str]):
+    """question_id, question and target word of every question in the parquet files, sorted by question_id."""
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        frame = pd.read_parquet(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        frame = frame.loc[:, list(REQUIRED_COLUMNS)].copy()
+        frame["target"] = [first_object(t, v, f"{path}: question_id {q}")
+                           for q, t, v in zip(frame.question_id, frame.template, frame.templ_values)]
+        frames.append(frame)
+    questions = pd.concat(frames, ignore_index=True).drop_duplicates(["question_id", "question"])
+    repeated = questions.question_id[questions.question_id.duplicated()]
+    if len(repeated):
+        raise ValueError(f"{paths}: question_id {sorted(set(repeated))[:5]} appear with different questions")
+    if questions.empty:
+        raise ValueError(f"{paths}: no questions")
+    return questions.sort_values("question_id", kind="stable").reset_index(drop=True)
+
+
+def run(args) -> None:
+    import open_clip
+    import pandas as pd
+    import torch
+
+    from avqa.atomic import atomic_path
+    from avqa.features import encoders, store
+    from avqa.runtime import resolve_device
+
+    questions = read_questions(args.annotations)
+    device = resolve_device(args.device)
+    weights = encoders.resolve_weights(args.weights, "clip")
+    model = encoders.load_clip(weights, args.weights_seed, device)
+    tokenizer = open_clip.get_tokenizer(encoders.CLIP_ARCH)
+    texts, targets = questions.question.tolist(), [t if isinstance(t, str) else None for t in questions.target]
+    n, n_ctx = len(texts), tokenize(tokenizer, texts).shape[1]
+    # Questions repeat across videos (same template and values): encode each distinct (text, target) once.
+    # MUSIC-AVQA-format splits hold ~10x fewer distinct questions than questions.
+    keys = pd.Series([f"{text}\x00{target or ''}" for text, target in zip(texts, targets)])
+    inverse, distinct = pd.factorize(keys)
+    representative = np.unique(inverse, return_index=True)[1]  # the first question of each distinct key
+    logger.info("%d questions, %d distinct", n, len(distinct))
+    encoded = encode_questions(model, tokenizer, [texts[i] for i in representative],
+                               [targets[i] for i in representative], args.batch, device, context_length=n_ctx)
+    rows = args.batch
+    with atomic_path(args.out) as tmp:
+        group = store.open_new(tmp)
+        group.create_array("question_id", data=questions.question_id.to_numpy(np.int64))
+        arrays = {
+            "sentence": group.create_array("sentence", shape=(n, 1024), dtype="float32", chunks=(rows, 1024)),
+            "tokens": group.create_array("tokens", shape=(n, n_ctx, 512), dtype="float16", chunks=(rows, n_ctx, 512)),
+            "token_mask": group.create_array("token_mask", shape=(n, n_ctx), dtype=bool, chunks=(rows, n_ctx)),
+            "target_mask": group.create_array("target_mask", shape=(n, n_ctx), dtype=bool, chunks=(rows, n_ctx)),
+        }
+        for start in range(0, n, rows):
+            for name, array in arrays.items():
+                array[start:start + rows] = encoded[name][inverse[start:start + rows]]
+        n_targets = int(encoded["target_mask"].any(axis=1)[inverse].sum())
+        group.attrs.update({
+            "encoder": f"open_clip {encoders.CLIP_ARCH} text tower (QuickGELU)",
+            "weights": weights, "weights_seed": args.weights_seed, "context_length": n_ctx,
+            "n_questions": n, "n_with_target": n_targets,
+            "annotations": [str(Path(p)) for p in args.annotations], "torch": torch.__version__,
+        })
+    print(f"{args.out}: {n} questions, context length {n_ctx}, {n_targets} with a target word")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("questions", help="CLIP-RN50 text features of every question")
+    parser.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
+    parser.add_argument("--out", required=True, help="output zarr store, e.g. results/features/questions.zarr")
+    parser.add_argument("--weights", default="random", help="random | pretrained | path to a CLIP checkpoint")
+    parser.add_argument("--weights-seed", type=int, default=0, help="seed of the random initialisation")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--batch", type=int, default=256, help="questions per forward pass")
+    parser.set_defaults(func=run)

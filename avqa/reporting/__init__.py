@@ -1,0 +1,1 @@
+"""Reporting: the results tables, the published results, plots and attention figures."""

@@ -1,0 +1,193 @@
+"""Figures for the report: a per-type / per-group accuracy chart per table and the training curves of its runs.
+
+`python -m avqa plot-table --table table2 --csv results/table2.csv --out results/plots/table2_accuracy.png`
+  one group of bars per accuracy column of the table (Table 1: the 9 types and the averages; tables 2-7: A, V,
+  AV and All), one bar per trained row (mean over seeds, error bar = sample std over seeds), the published
+  cells as star markers. Drawn from the table's CSV, so the chart always shows what the table says.
+`python -m avqa plot-curves --runs DIR [DIR ...] [--label VARIANT=TEXT ...] --title TEXT --out FILE.png`
+  the runs' train_log.csv (epoch, lr, loss, loss_qa, loss_cms, loss_match, train_accuracy, val_accuracy,
+  seconds): total loss, the loss terms, train and validation accuracy per epoch; one colour per variant, one
+  line per seed. Columns a model does not log (the question-only model has no L_cms) are left out.
+
+matplotlib with the Agg backend (no display needed on cluster nodes); PNG or SVG by the output's suffix; every
+figure is written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from avqa.atomic import atomic_path  # noqa: E402
+from avqa.reporting.tables import (PAPER, TABLES, THIS_RUN, TableSpec, VariantRuns, group_runs, load_run,  # noqa: E402
+                         parse_pairs)
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("png", "svg")
+LOSS_TERMS = (("loss_qa", "-", "L_qa"), ("loss_cms", "--", "L_cms"), ("loss_match", ":", "L_s"))
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Write `fig` atomically as PNG or SVG (chosen by the suffix of `path`)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: figures are written as {' or '.join(FORMATS)}, not {fmt!r}")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def colours(n: int) -> list:
+    """n distinguishable colours (tab10, then tab20 for larger tables)."""
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# --- accuracy chart -------------------------------------------------------------------------------------------
+def read_table(path: str | Path, spec: TableSpec) -> pd.DataFrame:
+    """A table CSV written by avqa.reporting.tables, checked against `spec` (a clear error if it is another table's)."""
+    table = pd.read_csv(path)
+    missing = [c.name for c in spec.columns if c.name not in table.columns] + \
+              [c for c in ("method", "source") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: not a {spec.name} CSV (missing columns {missing})")
+    return table
+
+
+def accuracy_chart(spec: TableSpec, table: pd.DataFrame) -> Figure:
+    """Grouped bars: accuracy columns x trained rows, std error bars, published cells as stars."""
+    columns = [c for c in spec.columns if c.per_seed]          # accuracies (not the parameter count)
+    ours = table[table["source"] == THIS_RUN]
+    x = np.arange(len(columns))
+    width = 0.8 / max(len(ours), 1)
+    fig = Figure(figsize=(max(6.0, 0.9 * len(columns) * max(1, len(ours)) ** 0.5 + 3), 4.2))
+    ax = fig.subplots()
+    for i, ((_, row), colour) in enumerate(zip(ours.iterrows(), colours(len(ours)))):
+        means = np.array([row[c.name] for c in columns], dtype=float)
+        stds = np.array([row.get(f"{c.name}_std", np.nan) for c in columns], dtype=float)
+        ax.bar(x - 0.4 + width * (i + 0.5), np.nan_to_num(means), width, color=colour,
+               yerr=np.where(np.isfinite(stds), stds, 0), capsize=2, label=_row_label(row))
+    for _, row in table[table["source"] == PAPER].iterrows():
+        values = np.array([row[c.name] for c in columns], dtype=float)
+        shown = np.isfinite(values)
+        if shown.any():
+            ax.scatter(x[shown], values[shown], marker="*", s=90, color="black", zorder=3,
+                       label=f"{row['method']} (published)")
+    ax.set_xticks(x, [c.header for c in columns], rotation=30 if len(columns) > 6 else 0, ha="right"
+                  if len(columns) > 6 else "center")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(spec.title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.text(0.01, -0.02, "bars: mean over seeds; error bars: sample std over seeds", fontsize=7)
+    return fig
+
+
+def _row_label(row: pd.Series) -> str:
+    n = row.get("n_seeds")
+    return f"{row['method']} (n={int(n)})" if n is not None and not pd.isna(n) else str(row["method"])
+
+
+# --- training curves ------------------------------------------------------------------------------------------
+def read_log(run_dir: str | Path) -> pd.DataFrame:
+    path = Path(run_dir) / "train_log.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no training log (the run has not trained)")
+    log = pd.read_csv(path)
+    missing = [c for c in ("epoch", "loss", "train_accuracy", "val_accuracy") if c not in log.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    return log
+
+
+def run_label(group: VariantRuns, run_dir: Path) -> str:
+    """The row label of a variant's runs: --label, else the label its metrics.json records, else the variant."""
+    if group.label:
+        return group.label
+    record = load_run(run_dir)
+    return record["run_config"].get("label") or record["metrics"].get("label") or group.variant
+
+
+def curves_figure(groups: list[VariantRuns], title: str) -> Figure:
+    """2 x 2 panels per epoch: total loss, loss terms, train accuracy, validation accuracy."""
+    fig = Figure(figsize=(11, 7))
+    axes = fig.subplots(2, 2, sharex=True)
+    (loss_ax, terms_ax), (train_ax, val_ax) = axes
+    for group, colour in zip(groups, colours(len(groups))):
+        label = run_label(group, group.runs[0])
+        for k, run in enumerate(group.runs):
+            log = read_log(run)
+            alpha = 1.0 if k == 0 else 0.55
+            name = label if k == 0 else None
+            loss_ax.plot(log["epoch"], log["loss"], color=colour, alpha=alpha, label=name)
+            for column, style, _ in LOSS_TERMS:
+                if column in log.columns:
+                    terms_ax.plot(log["epoch"], log[column], style, color=colour, alpha=alpha)
+            train_ax.plot(log["epoch"], log["train_accuracy"], color=colour, alpha=alpha)
+            val_ax.plot(log["epoch"], log["val_accuracy"], color=colour, alpha=alpha)
+    for column, style, name in LOSS_TERMS:
+        terms_ax.plot([], [], style, color="grey", label=name)
+    for ax, what in ((loss_ax, "loss (total)"), (terms_ax, "loss terms"), (train_ax, "train accuracy (%)"),
+                     (val_ax, "validation accuracy (%)")):
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    for ax in (train_ax, val_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    loss_ax.legend(fontsize=7, frameon=False)
+    terms_ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(f"{title} (one line per seed; the first seed drawn solid)", fontsize=10)
+    return fig
+
+
+# --- CLI ------------------------------------------------------------------------------------------------------
+def _spec(name: str) -> TableSpec:
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; known: {sorted(TABLES)}")
+    return TABLES[name]
+
+
+def _cli_table(args: argparse.Namespace) -> None:
+    spec = _spec(args.table)
+    out = save_figure(accuracy_chart(spec, read_table(args.csv, spec)), args.out)
+    print(f"{out}: accuracy chart of {args.csv}")
+
+
+def _cli_curves(args: argparse.Namespace) -> None:
+    groups = group_runs(args.runs)
+    labels = dict(parse_pairs(args.label, "--label"))
+    unknown = set(labels) - {g.variant for g in groups}
+    if unknown:
+        raise ValueError(f"--label names variants without runs: {sorted(unknown)}")
+    for group in groups:
+        group.label = labels.get(group.variant)
+    out = save_figure(curves_figure(groups, args.title), args.out)
+    print(f"{out}: training curves of {sum(len(g.runs) for g in groups)} runs")
+
+
+def register(subparsers) -> None:
+    table = subparsers.add_parser("plot-table", help="accuracy bar chart of a results table (PNG/SVG)",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    table.add_argument("--table", required=True, help=f"which table: {', '.join(TABLES)}")
+    table.add_argument("--csv", required=True, help="the table's CSV (results/tableN.csv)")
+    table.add_argument("--out", required=True, help="figure path (.png or .svg)")
+    table.set_defaults(func=_cli_table)
+    curves = subparsers.add_parser("plot-curves", help="training curves of runs from their train_log.csv",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    curves.add_argument("--runs", nargs="+", required=True, help="run directories, grouped by their variant")
+    curves.add_argument("--label", action="append", help="VARIANT=TEXT: the variant's legend label (repeatable)")
+    curves.add_argument("--title", default="Training curves", help="figure title")
+    curves.add_argument("--out", required=True, help="figure path (.png or .svg)")
+    curves.set_defaults(func=_cli_curves)

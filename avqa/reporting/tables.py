@@ -1,0 +1,420 @@
+"""The paper's results tables from many runs: one row per variant (mean over seeds) + the published rows.
+
+`python -m avqa table --table table1 --runs DIR [DIR ...] --out results/table1.csv` groups the run directories
+by the variant recorded in their run_config.json (or metrics.json), in order of first appearance. Explicit
+grouping instead: `--run VARIANT=DIR[,DIR...]` (repeatable), or `--spec FILE.json` holding
+[{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]. `--label VARIANT=TEXT` overrides a row's label
+(default: the run config's `label`). `--full VARIANT` names the full model the ablation tables compare with
+(default tass). A Markdown twin is written beside the CSV (results/table1.md).
+
+A table is a TableSpec: a name, a title and columns; a Column maps one run's record (metrics.json +
+run_config.json) to a number. Table 1 (MUSIC-AVQA test accuracy, %, micro averages): A_Count, A_Comp, A_Avg,
+V_Count, V_Loc, V_Avg, AV_Exist, AV_Loc, AV_Count, AV_Comp, AV_Temp, AV_Avg, All_Avg. Tables 2-7 (the paper's
+ablations, sec. 4.3) report the group averages A_Avg, V_Avg, AV_Avg and All_Avg; table 7 adds Params_M, the
+trainable parameters in millions of the run's model (built from its run config, frozen encoders not counted).
+
+Rows: source "this run" for trained variants — mean over seeds, with `{column}_std` twins (sample std, ddof=1)
+when any variant has more than one seed — and "paper (reported)" for the published numbers kept as data in
+avqa.reporting.paper_results (cells not published are empty). Provenance columns: variant, n_seeds, seeds,
+n_test_questions, dataset, weights, experiment, reference.
+
+Seed spread (ablation tables): every row is compared with the full model on All_Avg. `All_diff` = mean(row) -
+mean(full); `All_pooled_std` = the pooled sample standard deviation of the two rows' seeds,
+s_p = sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2)); `beyond_spread` is "yes" when |All_diff| > 2 s_p,
+"no" otherwise, "n/a (1 seed)" when either row has a single seed (no spread to compare with) and "reference"
+on the full model's own row. This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
+that are large against seed-to-seed variation, which single-run ablation tables cannot show at all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from avqa.reporting.paper_results import paper_rows
+from avqa.atomic import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+THIS_RUN = "this run"
+PAPER = "paper (reported)"
+PROVENANCE = ("n_seeds", "seeds", "n_test_questions", "dataset", "weights", "experiment", "reference")
+COMPARED = "All_Avg"                                  # the column ablation rows are compared on
+SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread")
+SPREAD_FACTOR = 2.0                                   # |diff| > SPREAD_FACTOR x pooled std: beyond the spread
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str                                     # CSV column, e.g. "A_Count"
+    header: str                                   # Markdown header, e.g. "A Count"
+    get: Callable[[dict], float | None]           # run record {"metrics", "run_config", "dir"} -> value
+    per_seed: bool = True                         # False: one value for all seeds (a parameter count), no std
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    title: str
+    columns: tuple[Column, ...]
+    decimals: int = 2
+    compare: bool = False                         # compare every row with the full model (SPREAD_COLUMNS)
+
+
+def _accuracy(cell: dict | None) -> float | None:
+    return None if cell is None or cell.get("accuracy") is None else float(cell["accuracy"])
+
+
+def type_accuracy(type_key: str) -> Callable[[dict], float | None]:
+    return lambda record: _accuracy(record["metrics"]["types"].get(type_key))
+
+
+def group_accuracy(group: str) -> Callable[[dict], float | None]:
+    return lambda record: _accuracy(record["metrics"]["groups"].get(group))
+
+
+def overall_accuracy(record: dict) -> float | None:
+    return _accuracy(record["metrics"]["overall"])
+
+
+TABLE1 = TableSpec(
+    name="table1",
+    title="Table 1: MUSIC-AVQA-format test accuracy (%) per question type (micro averages)",
+    columns=(
+        Column("A_Count", "A Count", type_accuracy("A-Count")),
+        Column("A_Comp", "A Comp", type_accuracy("A-Comp")),
+        Column("A_Avg", "A Avg", group_accuracy("Audio")),
+        Column("V_Count", "V Count", type_accuracy("V-Count")),
+        Column("V_Loc", "V Loc", type_accuracy("V-Loc")),
+        Column("V_Avg", "V Avg", group_accuracy("Visual")),
+        Column("AV_Exist", "AV Exist", type_accuracy("AV-Ext")),
+        Column("AV_Loc", "AV Loc", type_accuracy("AV-Loc")),
+        Column("AV_Count", "AV Count", type_accuracy("AV-Count")),
+        Column("AV_Comp", "AV Comp", type_accuracy("AV-Comp")),
+        Column("AV_Temp", "AV Temp", type_accuracy("AV-Temp")),
+        Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
+        Column("All_Avg", "All Avg", overall_accuracy),
+    ),
+)
+
+
+@lru_cache(maxsize=None)
+def _trainable(model: str, options_json: str) -> int:
+    from avqa.models import build_model, count_trainable  # torch: only for the tables that count parameters
+
+    return count_trainable(build_model(model, **json.loads(options_json)))
+
+
+def trainable_millions(record: dict) -> float | None:
+    """Trainable parameters (M) of the run's model, rebuilt from its run_config.json (None without one)."""
+    config = record["run_config"]
+    if "model" not in config:
+        return None
+    options = json.dumps(config.get("model_options", {}), sort_keys=True)
+    return _trainable(config["model"], options) / 1e6
+
+
+GROUP_COLUMNS = (
+    Column("A_Avg", "A Avg", group_accuracy("Audio")),
+    Column("V_Avg", "V Avg", group_accuracy("Visual")),
+    Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
+    Column("All_Avg", "All", overall_accuracy),
+)
+PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
+
+
+def ablation(name: str, title: str, extra: tuple[Column, ...] = ()) -> TableSpec:
+    """An ablation table (paper sec. 4.3): group averages and All, each row compared with the full model."""
+    return TableSpec(name, f"{title} (test accuracy %, micro averages)", extra + GROUP_COLUMNS, compare=True)
+
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
+    TABLE1,
+    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses"),
+    ablation("table3", "Table 3: the preprocessing (strided T1 -> T sampling vs. average pooling)"),
+    ablation("table4", "Table 4: how TSG+ combines the audio and target attention"),
+    ablation("table5", "Table 5: the TSG+ threshold tau"),
+    ablation("table6", "Table 6: the order of the audio and visual tokens in the single stream"),
+    ablation("table7", "Table 7: single-stream vs. dual-stream JTG, with and without L_cms", extra=(PARAMS,)),
+)}
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+@dataclass
+class VariantRuns:
+    variant: str
+    label: str | None
+    runs: list[Path]
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """A finished run's record: metrics.json (required) and run_config.json (if present)."""
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.exists():
+        raise FileNotFoundError(f"{run_dir}: no metrics.json (the run has not finished)")
+    metrics = json.loads(metrics_path.read_text())
+    for key in ("overall", "groups", "types"):
+        if key not in metrics:
+            raise ValueError(f"{metrics_path}: no '{key}' entry")
+    config_path = run_dir / "run_config.json"
+    run_config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    return {"metrics": metrics, "run_config": run_config, "dir": run_dir}
+
+
+def _variant_of(record: dict) -> str:
+    variant = record["run_config"].get("variant", record["metrics"].get("variant"))
+    if not variant:
+        raise ValueError(f"{record['dir']}: neither run_config.json nor metrics.json names the variant")
+    return variant
+
+
+def group_runs(run_dirs: list[str]) -> list[VariantRuns]:
+    """Run directories grouped by their recorded variant, in order of first appearance."""
+    groups: dict[str, VariantRuns] = {}
+    for run_dir in run_dirs:
+        variant = _variant_of(load_run(run_dir))
+        groups.setdefault(variant, VariantRuns(variant, None, [])).runs.append(Path(run_dir))
+    return list(groups.values())
+
+
+def _format_weights(weights) -> str:
+    if isinstance(weights, dict):
+        return ";".join(f"{k}={v}" for k, v in sorted(weights.items()))
+    return "" if weights is None else str(weights)
+
+
+def _one(values: list, what: str, variant: str):
+    distinct = sorted({json.dumps(v, sort_keys=True) for v in values})
+    if len(distinct) > 1:
+        raise ValueError(f"variant {variant!r}: its runs disagree on {what}: {distinct}")
+    return values[0] if values else None
+
+
+def variant_row(spec: TableSpec, group: VariantRuns) -> dict:
+    """Mean (and sample std) over the variant's seeds of every column, plus provenance."""
+    records = [load_run(d) for d in group.runs]
+    for record in records:
+        if _variant_of(record) != group.variant:
+            raise ValueError(f"{record['dir']}: run of variant {_variant_of(record)!r} listed under "
+                             f"{group.variant!r}")
+    seeds = [int(r["metrics"].get("seed", r["run_config"].get("seed", -1))) for r in records]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"variant {group.variant!r}: seed listed twice in {[str(d) for d in group.runs]}")
+    config = records[0]["run_config"]
+    label = group.label or config.get("label") or records[0]["metrics"].get("label") or group.variant
+    row = {"method": label, "variant": group.variant, "source": THIS_RUN}
+    for column in spec.columns:
+        values = [column.get(r) for r in records]
+        if not column.per_seed:
+            value = _one(values, column.name, group.variant)
+            row[column.name], row[f"{column.name}_std"] = (math.nan if value is None else value), math.nan
+            continue
+        values = np.array([np.nan if v is None else v for v in values], dtype=float)
+        row[column.name] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+        row[f"{column.name}_std"] = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else math.nan
+    row.update({
+        "n_seeds": len(records),
+        "seeds": " ".join(map(str, sorted(seeds))),
+        "n_test_questions": _one([r["metrics"].get("n_questions") for r in records], "n_test_questions",
+                                 group.variant),
+        "dataset": _one([r["run_config"].get("dataset", r["metrics"].get("dataset")) for r in records],
+                        "dataset", group.variant),
+        "weights": _format_weights(_one([r["run_config"].get("weights", r["metrics"].get("weights"))
+                                         for r in records], "weights", group.variant)),
+        "experiment": _one([r["run_config"].get("experiment", r["metrics"].get("experiment")) for r in records],
+                           "experiment", group.variant),
+        "reference": "",
+    })
+    return row
+
+
+def paper_row(spec: TableSpec, published: dict) -> dict:
+    names = {c.name for c in spec.columns}
+    unknown = set(published["values"]) - names
+    if unknown:
+        raise ValueError(f"paper row {published['method']!r} of {spec.name} names unknown columns {sorted(unknown)}")
+    row = {"method": published["method"], "variant": "", "source": PAPER}
+    for column in spec.columns:
+        row[column.name] = float(published["values"].get(column.name, math.nan))
+        row[f"{column.name}_std"] = math.nan
+    row.update({"n_seeds": math.nan, "seeds": "", "n_test_questions": math.nan, "dataset": "MUSIC-AVQA",
+                "weights": "pretrained", "experiment": "", "reference": published["reference"]})
+    return row
+
+
+def pooled_std(n1: int, s1: float, n2: int, s2: float) -> float:
+    """Pooled sample standard deviation of two groups of seeds (NaN unless both have >= 2 seeds)."""
+    if n1 < 2 or n2 < 2:
+        return math.nan
+    return math.sqrt(((n1 - 1) * s1 ** 2 + (n2 - 1) * s2 ** 2) / (n1 + n2 - 2))
+
+
+def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
+    """'yes' / 'no': is |diff| beyond SPREAD_FACTOR pooled standard deviations? (see the module docstring)"""
+    if min(n_row, n_full) < 2:
+        return "n/a (1 seed)"
+    if math.isnan(diff) or math.isnan(spread):
+        return "n/a"
+    return "yes" if abs(diff) > SPREAD_FACTOR * spread else "no"
+
+
+def compare_with_full(rows: list[dict], full: str | None) -> None:
+    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with the full model's row."""
+    reference = next((r for r in rows if r["variant"] == full and r["source"] == THIS_RUN), None)
+    for row in rows:
+        row.update(dict.fromkeys(SPREAD_COLUMNS[:2], math.nan), beyond_spread="")
+        if row["source"] != THIS_RUN:
+            continue
+        if reference is None:
+            row["beyond_spread"] = f"n/a (no row of the full model {full!r})"
+        elif row is reference:
+            row["beyond_spread"] = "reference"
+        else:
+            n_row, n_full = row["n_seeds"], reference["n_seeds"]
+            row["All_diff"] = row[COMPARED] - reference[COMPARED]
+            row["All_pooled_std"] = pooled_std(n_row, row[f"{COMPARED}_std"], n_full, reference[f"{COMPARED}_std"])
+            row["beyond_spread"] = spread_verdict(row["All_diff"], row["All_pooled_std"], n_row, n_full)
+
+
+def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True,
+                full: str | None = "tass") -> pd.DataFrame:
+    rows = [variant_row(spec, g) for g in groups]
+    if with_paper:
+        rows += [paper_row(spec, p) for p in paper_rows(spec.name)]
+    if spec.compare:
+        compare_with_full(rows, full)
+    table = pd.DataFrame(rows)
+    values = [c.name for c in spec.columns]
+    multi_seed = bool((table.loc[table["source"] == THIS_RUN, "n_seeds"] > 1).any())
+    stds = [f"{c.name}_std" for c in spec.columns if c.per_seed] if multi_seed else []
+    spread = list(SPREAD_COLUMNS) if spec.compare else []
+    table = table[["method", "variant", "source", *values, *stds, *spread, *PROVENANCE]]
+    numeric = values + stds + spread[:2]
+    table[numeric] = table[numeric].astype(float).round(spec.decimals)
+    table["n_seeds"] = table["n_seeds"].astype("Int64")
+    table["n_test_questions"] = table["n_test_questions"].astype("Int64")
+    return table
+
+
+# --- output -------------------------------------------------------------------------------------------------
+def _cell(mean, std, decimals: int) -> str:
+    if mean is None or pd.isna(mean):
+        return "–"
+    text = f"{mean:.{decimals}f}"
+    return text + (f" ± {std:.{decimals}f}" if std is not None and not pd.isna(std) else "")
+
+
+def _signed(value, decimals: int) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:+.{decimals}f}"
+
+
+def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
+    spread = ["Δ All vs full", "Beyond seed spread"] if spec.compare else []
+    headers = ["Method", "Source", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
+               "Dataset", "Weights"]
+    lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, row in table.iterrows():
+        cells = [str(row["method"]), str(row["source"])]
+        cells += [_cell(row[c.name], row.get(f"{c.name}_std"), spec.decimals) for c in spec.columns]
+        if spec.compare:
+            cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–")]
+        cells += ["–" if pd.isna(row["n_seeds"]) else f"{row['n_seeds']} ({row['seeds']})",
+                  "–" if pd.isna(row["n_test_questions"]) else str(row["n_test_questions"]),
+                  str(row["dataset"]), str(row["weights"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Values are accuracies in percent, micro averages (correct / count) over the test questions."]
+    if any(str(name).endswith("_std") for name in table.columns):
+        lines.append("`mean ± std` over seeds (sample standard deviation); every cell of a row averages the same "
+                     "seeds (Seeds column: their number and the seeds).")
+    if any(not c.per_seed for c in spec.columns):
+        lines.append("Params (M): trainable parameters in millions of the run's model (frozen CLIP / VGGish "
+                     "encoders not counted).")
+    if spec.compare:
+        lines.append(f"Δ All vs full: the row's mean All minus the full model's. Beyond seed spread: \"yes\" when "
+                     f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
+                     f"(s_p = sqrt(((n1-1) s1² + (n2-1) s2²) / (n1+n2-2))), \"no\" otherwise, \"n/a (1 seed)\" "
+                     f"when either row has one seed. A rule of thumb against seed-to-seed variation, not a "
+                     f"significance test.")
+    references = table.loc[table["source"] == PAPER, ["method", "reference"]]
+    if len(references):
+        lines += ["", "Published rows (only cells found in the cited source; – = not available):"]
+        lines += [f"- {m}: {r}" for m, r in references.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(spec: TableSpec, table: pd.DataFrame, out_csv: str | Path) -> Path:
+    """CSV at `out_csv` and its Markdown twin (.md), each atomic. Returns the Markdown path."""
+    out_csv = Path(out_csv)
+    write_text_atomic(out_csv, table.to_csv(index=False))
+    md = out_csv.with_suffix(".md")
+    write_text_atomic(md, to_markdown(spec, table))
+    return md
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------
+def parse_pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    """["KEY=VALUE", ...] -> [(KEY, VALUE), ...]; a malformed item is an error naming the flag and the item."""
+    pairs = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{flag} {item!r}: expected VARIANT=VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
+def groups_from_args(args: argparse.Namespace) -> list[VariantRuns]:
+    groups: list[VariantRuns] = []
+    if args.spec:
+        for entry in json.loads(Path(args.spec).read_text()):
+            groups.append(VariantRuns(entry["variant"], entry.get("label"), [Path(d) for d in entry["runs"]]))
+    for variant, dirs in parse_pairs(args.run, "--run"):
+        groups.append(VariantRuns(variant, None, [Path(d) for d in dirs.split(",") if d]))
+    if args.runs:
+        groups += group_runs(args.runs)
+    if not groups:
+        raise ValueError("table: give --runs DIR..., --run VARIANT=DIR[,DIR...] or --spec FILE")
+    seen = [g.variant for g in groups]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"table: a variant is listed twice: {seen}")
+    labels = dict(parse_pairs(args.label, "--label"))
+    unknown = set(labels) - set(seen)
+    if unknown:
+        raise ValueError(f"--label names variants without runs: {sorted(unknown)}")
+    for g in groups:
+        g.label = labels.get(g.variant, g.label)
+    return groups
+
+
+def _cli(args: argparse.Namespace) -> None:
+    if args.table not in TABLES:
+        raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
+    spec = TABLES[args.table]
+    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full)
+    md = write_table(spec, table, args.out)
+    print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
+          f"{int((table['source'] == PAPER).sum())} published rows")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("table", help="a results table (CSV + Markdown) from finished runs",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", required=True, help=f"which table: {', '.join(TABLES)}")
+    parser.add_argument("--runs", nargs="+", help="run directories, grouped by their recorded variant")
+    parser.add_argument("--run", action="append", help="VARIANT=DIR[,DIR...] (repeatable)")
+    parser.add_argument("--spec", help='JSON file: [{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]')
+    parser.add_argument("--label", action="append", help="VARIANT=TEXT: the row's label (repeatable)")
+    parser.add_argument("--no-paper", action="store_true", help="leave out the published rows")
+    parser.add_argument("--full", default="tass", help="the full model's variant, which ablation rows are compared "
+                                                       "with (default tass)")
+    parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix")
+    parser.set_defaults(func=_cli)

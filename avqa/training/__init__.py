@@ -1,0 +1,1 @@
+"""Training: the run spec, the training loop and the evaluation of a run."""

@@ -1,0 +1,193 @@
+"""Evaluation: predictions of a trained model on the test split -> accuracy per type, per group and overall.
+
+Every accuracy is a MICRO average, as MUSIC-AVQA reports: correct / count over the pooled questions of the
+cell. A group's accuracy is therefore not the mean of its types' accuracies (types have different sizes). Each
+question is counted under its own type_key (and the group of that type), never under a template's guess.
+
+predictions.csv columns: question_id, video_id, type_key, group, answer_idx, pred_idx, correct.
+metrics.json: {"overall": {"correct", "count", "accuracy"}, "groups": {group: ...},
+"types": {type_key: ...}, "n_questions", "n_skipped_missing_video", "variant", "seed", "experiment", ...};
+accuracy is in percent (unrounded float), None for an empty cell.
+
+`python -m avqa evaluate --run DIR` (re)evaluates DIR/model_best.pt on the test split named in DIR/run_config.json
+when metrics.json is missing or older than the model (or with --force); `--predictions FILE` prints the metrics of
+a predictions file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from avqa.atomic import atomic_path, write_text_atomic
+from avqa.data.dataset import eval_batches, iterate_batches
+from avqa.data.vocab import GROUPS, QUESTION_TYPES
+from avqa.runtime import autocast, resolve_device, to_device
+from avqa.training.spec import build, load_run_config, split_dataset
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ("question_id", "video_id", "type_key", "group", "answer_idx", "pred_idx", "correct")
+GROUP_OF_TYPE = {key: group for group, _, key in QUESTION_TYPES}
+
+
+def _cell(correct: int, count: int) -> dict:
+    return {"correct": int(correct), "count": int(count),
+            "accuracy": 100.0 * correct / count if count else None}
+
+
+def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
+    """Validate columns, type keys vs. groups and the `correct` column; returns the frame with `correct` bool."""
+    absent = [c for c in ("question_id", "type_key", "answer_idx", "pred_idx") if c not in predictions.columns]
+    if absent:
+        raise ValueError(f"{source}: missing columns {absent}")
+    frame = predictions.copy()
+    unknown = ~frame["type_key"].isin(GROUP_OF_TYPE)
+    if unknown.any():
+        row = frame[unknown].iloc[0]
+        raise ValueError(f"{source}: question_id {row['question_id']} has unknown type_key {row['type_key']!r}")
+    expected_group = frame["type_key"].map(GROUP_OF_TYPE)
+    if "group" in frame.columns:
+        wrong = frame["group"] != expected_group
+        if wrong.any():
+            row = frame[wrong].iloc[0]
+            raise ValueError(f"{source}: question_id {row['question_id']} has group {row['group']!r} but type_key "
+                             f"{row['type_key']!r} belongs to {GROUP_OF_TYPE[row['type_key']]!r}")
+    frame["group"] = expected_group
+    correct = frame["answer_idx"].to_numpy() == frame["pred_idx"].to_numpy()
+    if "correct" in frame.columns and (frame["correct"].astype(bool).to_numpy() != correct).any():
+        row = frame[frame["correct"].astype(bool).to_numpy() != correct].iloc[0]
+        raise ValueError(f"{source}: question_id {row['question_id']}: 'correct' disagrees with answer_idx/pred_idx")
+    frame["correct"] = correct
+    return frame
+
+
+def evaluate_predictions(predictions: pd.DataFrame, source: str = "predictions") -> dict:
+    """Micro-averaged accuracy per type (9), per group (3) and overall, with counts."""
+    frame = check_predictions(predictions, source)
+    by_type = frame.groupby("type_key")["correct"].agg(["sum", "count"])
+    by_group = frame.groupby("group")["correct"].agg(["sum", "count"])
+
+    def cell(table: pd.DataFrame, key: str) -> dict:
+        return _cell(table.loc[key, "sum"], table.loc[key, "count"]) if key in table.index else _cell(0, 0)
+
+    return {
+        "overall": _cell(frame["correct"].sum(), len(frame)),
+        "groups": {g: cell(by_group, g) for g in GROUPS},
+        "types": {key: cell(by_type, key) for _, _, key in QUESTION_TYPES},
+        "n_questions": int(len(frame)),
+    }
+
+
+# --- model predictions --------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset, batch_size: int, device: torch.device, precision: str = "fp32",
+            num_workers: int = 0, desc: str = "predict") -> pd.DataFrame:
+    """Argmax answers of `model` for every question of `dataset` (an avqa.data.dataset.AVQADataset)."""
+    model.eval()
+    batches = eval_batches(dataset.video_row, batch_size)
+    preds = np.empty(len(dataset), dtype=np.int64)
+    for rows, batch in zip(batches, tqdm(iterate_batches(dataset, batches, num_workers), total=len(batches),
+                                         desc=desc, unit="batch", disable=None, leave=False)):
+        with autocast(device, precision):
+            logits = model(to_device(batch, device))["logits"]
+        preds[rows] = logits.argmax(dim=-1).cpu().numpy()
+    table = dataset.table
+    return pd.DataFrame({
+        "question_id": table["question_id"].to_numpy(np.int64),
+        "video_id": table["video_id"].to_numpy(),
+        "type_key": table["type_key"].to_numpy(),
+        "group": table["group"].to_numpy(),
+        "answer_idx": table["answer_idx"].to_numpy(np.int64),
+        "pred_idx": preds,
+        "correct": table["answer_idx"].to_numpy(np.int64) == preds,
+    })
+
+
+def write_outputs(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict) -> None:
+    """predictions.csv then metrics.json, each atomic: metrics.json's presence means the run is done."""
+    run_dir = Path(run_dir)
+    with atomic_path(run_dir / "predictions.csv") as tmp:
+        predictions[list(PREDICTION_COLUMNS)].to_csv(tmp, index=False)
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def load_weights(model: torch.nn.Module, checkpoint: str | Path) -> torch.nn.Module:
+    """Load a checkpoint's "model" state (best.pt, model_best.pt) into `model`; returns the model."""
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    return model
+
+
+def load_best_model(run_dir: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+    """The run's best-on-val model (DIR/model_best.pt, built from DIR/run_config.json) and its run config."""
+    run_dir = Path(run_dir)
+    best = run_dir / "model_best.pt"
+    if not best.exists():
+        raise FileNotFoundError(f"{run_dir}: no model_best.pt (train the run first)")
+    spec = load_run_config(run_dir / "run_config.json")
+    device = resolve_device(spec["device"]) if device is None else device
+    return load_weights(build(spec), best).to(device), spec
+
+
+def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, precision: str
+                 ) -> tuple[pd.DataFrame, dict]:
+    """Predictions and metrics of `model` on the run's test split (spec: the run spec, avqa.training.spec)."""
+    test = split_dataset(spec, "test")
+    predictions = predict(model, test, spec.get("eval_batch_size", spec["batch_size"]), device, precision,
+                          spec.get("num_workers", 0), desc="test")
+    metrics = evaluate_predictions(predictions, spec["annotations"]["test"])
+    metrics.update({
+        "n_skipped_missing_video": test.n_skipped_missing_video,
+        "variant": spec["variant"], "label": spec.get("label", spec["variant"]), "seed": int(spec["seed"]),
+        "experiment": spec["experiment"], "model": spec["model"], "dataset": spec.get("dataset"),
+        "weights": spec.get("weights"), "pooling": spec.get("pooling"),
+    })
+    return predictions, metrics
+
+
+def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
+    """Evaluate DIR/model_best.pt on the test split (unless metrics.json is newer) and write the outputs."""
+    run_dir = Path(run_dir)
+    best, metrics_path = run_dir / "model_best.pt", run_dir / "metrics.json"
+    if not best.exists():
+        raise FileNotFoundError(f"{run_dir}: no model_best.pt (train the run first)")
+    if metrics_path.exists() and metrics_path.stat().st_mtime >= best.stat().st_mtime and not force:
+        logger.info("%s is up to date", metrics_path)
+        return json.loads(metrics_path.read_text())
+    model, spec = load_best_model(run_dir)
+    device = next(model.parameters()).device
+    predictions, metrics = evaluate_on_test(model, spec, device, spec["precision"][device.type])
+    write_outputs(run_dir, predictions, metrics)
+    return metrics
+
+
+def _summary(metrics: dict) -> str:
+    o = metrics["overall"]
+    groups = ", ".join(f"{g} {c['accuracy']:.2f}" for g, c in metrics["groups"].items() if c["count"])
+    return f"overall {o['accuracy']:.2f}% ({o['correct']}/{o['count']}); {groups}"
+
+
+def _cli(args: argparse.Namespace) -> None:
+    if args.predictions:
+        metrics = evaluate_predictions(pd.read_csv(args.predictions), args.predictions)
+        print(json.dumps(metrics, indent=2))
+        return
+    if not args.run:
+        raise SystemExit("evaluate: give --run DIR or --predictions FILE")
+    metrics = evaluate_run(args.run, force=args.force)
+    print(f"{args.run}: {_summary(metrics)}")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="test-set accuracy of a trained run (micro averages)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", help="run directory (run_config.json, model_best.pt)")
+    parser.add_argument("--force", action="store_true", help="re-evaluate even if metrics.json is up to date")
+    parser.add_argument("--predictions", help="print the metrics of this predictions.csv instead")
+    parser.set_defaults(func=_cli)

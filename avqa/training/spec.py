@@ -1,0 +1,100 @@
+"""The run spec: one training run (variant x seed) as a JSON object, its schema, loading and checking.
+
+The Snakefile writes it from config.yaml (avqa.workflow.run_config); `python -m avqa train` validates it here;
+evaluation and the report rebuild a run's model and data from the run_config.json saved beside its checkpoints.
+Paths in it are relative to the working directory. Keys (RUN_CONFIG_SCHEMA):
+  experiment (str), variant (str), label (str, the table's row name), seed (int),
+  model (str, avqa.models registry name), model_options (object, keyword arguments of build_model),
+  modalities ([audio, visual] subset; a removed one is fed as zeros), pooling (avg | stride, informational),
+  epochs, batch_size, lr, lr_step, lr_gamma (the paper: 30, 64, 2e-4, 12, 0.1),
+  questions_per_video (k >= 1, see avqa.data.dataset.QuestionBatchSampler), num_workers, threads,
+  precision {cpu: fp32|bf16|fp16, cuda: ...} (autocast dtype per device, avqa.runtime), device (auto | cpu | cuda),
+  dataset, weights (provenance, copied into metrics.json),
+  annotations {train, val, test}: parquet paths, pooled {train, val, test}: pooled store paths,
+  questions: questions.zarr path.
+  Optional: in_memory (auto | true | false, default auto), memory_budget_gb (default 4: 'auto' holds a split's
+  visual maps in RAM when they fit), eval_batch_size (default batch_size), norm_videos (default 1000: the
+  train videos whose maps give the per-channel input statistics the model standardises with).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import torch
+
+from avqa.data.dataset import AVQADataset
+
+_SPLIT_PATHS = {"type": "object", "required": ["train", "val", "test"],
+                "properties": {s: {"type": "string", "minLength": 1} for s in ("train", "val", "test")}}
+_PRECISION = {"type": "string", "enum": ["fp32", "bf16", "fp16"]}
+RUN_CONFIG_SCHEMA = {
+    "type": "object",
+    "required": ["experiment", "variant", "label", "seed", "model", "model_options", "modalities", "epochs",
+                 "batch_size", "lr", "lr_step", "lr_gamma", "questions_per_video", "num_workers", "precision",
+                 "threads", "device", "annotations", "pooled", "questions"],
+    "properties": {
+        "experiment": {"type": "string", "minLength": 1},
+        "variant": {"type": "string", "minLength": 1},
+        "label": {"type": "string"},
+        "seed": {"type": "integer"},
+        "model": {"type": "string", "minLength": 1},
+        "model_options": {"type": "object"},
+        "modalities": {"type": "array", "items": {"enum": ["audio", "visual"]}, "uniqueItems": True},
+        "pooling": {"enum": ["avg", "stride"]},
+        "epochs": {"type": "integer", "minimum": 1},
+        "batch_size": {"type": "integer", "minimum": 1},
+        "eval_batch_size": {"type": "integer", "minimum": 1},
+        "lr": {"type": "number", "exclusiveMinimum": 0},
+        "lr_step": {"type": "integer", "minimum": 1},
+        "lr_gamma": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "questions_per_video": {"type": "integer", "minimum": 1},
+        "num_workers": {"type": "integer", "minimum": 0},
+        "precision": {"type": "object", "required": ["cpu", "cuda"],
+                      "properties": {"cpu": _PRECISION, "cuda": _PRECISION}},
+        "threads": {"type": "integer", "minimum": 1},
+        "device": {"enum": ["auto", "cpu", "cuda"]},
+        "in_memory": {"enum": ["auto", True, False]},
+        "memory_budget_gb": {"type": "number", "minimum": 0},
+        "norm_videos": {"type": "integer", "minimum": 1},
+        "annotations": _SPLIT_PATHS,
+        "pooled": _SPLIT_PATHS,
+        "questions": {"type": "string", "minLength": 1},
+    },
+}
+# Keys that may change between a killed run and its resumption without changing the result.
+RESUME_IGNORES = ("num_workers", "threads")
+
+
+def check_run_config(spec: dict, source: str = "run config") -> dict:
+    try:
+        jsonschema.validate(spec, RUN_CONFIG_SCHEMA)
+    except jsonschema.ValidationError as err:
+        where = "/".join(map(str, err.absolute_path)) or "(top level)"
+        raise ValueError(f"{source}: {where}: {err.message}") from None
+    return spec
+
+
+def load_run_config(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    return check_run_config(spec, str(path))
+
+
+def build(spec: dict) -> torch.nn.Module:
+    """The run's model from the avqa.models registry."""
+    from avqa.models import build_model  # the registry imports each model's module on demand
+
+    return build_model(spec["model"], **spec["model_options"])
+
+
+def split_dataset(spec: dict, split: str, in_memory: str | bool | None = None) -> AVQADataset:
+    """The run's `split` (train | val | test) as an AVQADataset (in_memory: default the run spec's setting)."""
+    return AVQADataset(spec["annotations"][split], spec["pooled"][split], spec["questions"],
+                       modalities=spec["modalities"],
+                       in_memory=spec.get("in_memory", "auto") if in_memory is None else in_memory,
+                       memory_budget_gb=spec.get("memory_budget_gb", 4.0))
