@@ -12,6 +12,7 @@ configfile: "config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 W.check_config(config)
+P = W.Layout.of(config)  # every output path (avqa/paths.py), under results_dir
 
 
 report: "workflow/report/workflow.rst"
@@ -23,6 +24,7 @@ wildcard_constraints:
     shard=r"shard\d+",
     method="avg|stride",
     seed=r"\d+",
+    experiment=W.experiment_pattern(config),
     table=r"table\d+",
 
 

@@ -11,11 +11,15 @@ nothing else, so a run listed by several tables (the full model) is one Snakemak
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
-from avqa.features.layout import ENCODERS  # noqa: F401  (the Snakefile's encoder wildcard)
+from avqa.features.layout import ENCODERS
+from avqa.paths import Layout
+
+__all__ = ["ENCODERS", "SPLITS", "Layout"]  # the Snakefile's wildcards and paths come from here too
 
 SPLITS = ("train", "val", "test")
 # Models whose forward returns the TSG+ / JTG attention maps drawn for the report.
@@ -64,10 +68,20 @@ def gpu_jobs(config: dict) -> int:
     return int(torch.cuda.is_available())
 
 
+def q(value) -> str:
+    """A config value as one shell word: paths and labels may hold spaces, quotes or brackets."""
+    return shlex.quote(str(value))
+
+
+def synthetic_dir(config: dict) -> str:
+    """The generated dataset's folder: synthetic.out_dir, by default {results_dir}/synthetic."""
+    return config["synthetic"].get("out_dir") or Layout.of(config).synthetic()
+
+
 def synthesize_args(config: dict) -> str:
     syn = config["synthetic"]
     args = [
-        f"--out-dir {syn['out_dir']}",
+        f"--out-dir {q(synthetic_dir(config))}",
         *(f"--videos-{split} {syn['videos'][split]}" for split in SPLITS),
         f"--seconds {syn['seconds']}",
         f"--questions-per-video {syn['questions_per_video']}",
@@ -82,13 +96,13 @@ def synthesize_args(config: dict) -> str:
 
 def annotation_json(config: dict, split: str) -> str:
     if config["dataset"] == "synthetic":
-        return f"{config['synthetic']['out_dir']}/avqa-{split}.json"
+        return f"{synthetic_dir(config)}/avqa-{split}.json"
     return config["music_avqa"]["annotations"][split]
 
 
 def videos_dir(config: dict) -> str:
     if config["dataset"] == "synthetic":
-        return f"{config['synthetic']['out_dir']}/videos"
+        return f"{synthetic_dir(config)}/videos"
     return config["music_avqa"]["videos_dir"]
 
 
@@ -104,7 +118,7 @@ def extract_args(config: dict, encoder: str) -> str:
     feats = config["features"]
     args = [
         f"--T1 {feats['T1']} --fps {feats['fps']} --sample-rate {feats['sample_rate']}",
-        f"--weights {encoder_weights(config, encoder)} --weights-seed {config['weights_seed']}",
+        f"--weights {q(encoder_weights(config, encoder))} --weights-seed {config['weights_seed']}",
         f"--device {config['device']} --workers {feats['decode_workers']}",
         f"--batch-frames-cpu {feats['batch_frames']['cpu']} --batch-frames-cuda {feats['batch_frames']['cuda']}",
         f"--precision-cpu {feats['precision']['cpu']} --precision-cuda {feats['precision']['cuda']}",
@@ -117,7 +131,7 @@ def extract_args(config: dict, encoder: str) -> str:
 
 
 def questions_args(config: dict) -> str:
-    return (f"--weights {encoder_weights(config, 'clip_rn50')} --weights-seed {config['weights_seed']} "
+    return (f"--weights {q(encoder_weights(config, 'clip_rn50'))} --weights-seed {config['weights_seed']} "
             f"--device {config['device']} --batch {config['features']['text_batch']}")
 
 
@@ -130,11 +144,17 @@ def variant_pooling(config: dict, variant: str) -> str:
 
 
 def run_dir(config: dict, variant: str, seed: int | str) -> str:
-    return f"results/runs/{config['experiment']}/{variant}/seed{seed}"
+    return Layout.of(config).run(config["experiment"], variant, seed)
+
+
+def experiment_pattern(config: dict) -> str:
+    """The `experiment` wildcard matches this config's experiment only: a run is trained by its own config."""
+    return re.escape(config["experiment"])
 
 
 def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
     """Everything one training run needs: the variant's model and options, the training setup, the inputs."""
+    paths = Layout.of(config)
     spec = dict(config["variants"][variant])
     pooling = spec.pop("pooling", "avg")
     label = spec.pop("label")
@@ -162,9 +182,9 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
         "device": config["device"],
         "dataset": config["dataset"],
         "weights": config["weights"],
-        "annotations": {s: f"results/annotations/{s}.parquet" for s in SPLITS},
-        "pooled": {s: f"results/pooled/{pooling}/{s}.zarr" for s in SPLITS},
-        "questions": "results/features/questions.zarr",
+        "annotations": {s: paths.annotations(s) for s in SPLITS},
+        "pooled": {s: paths.pooled(pooling, s) for s in SPLITS},
+        "questions": paths.questions(),
     }
 
 
@@ -206,26 +226,27 @@ def table_runs(config: dict, table: str) -> list[str]:
 
 def label_args(config: dict, table: str) -> str:
     """`--label VARIANT=TEXT` for each label the table sets, shell-quoted (labels hold spaces and brackets)."""
-    return " ".join(f"--label {shlex.quote(f'{v}={text}')}" for v, text in table_labels(config, table).items())
+    return " ".join(f"--label {q(f'{v}={text}')}" for v, text in table_labels(config, table).items())
 
 
 def table_args(config: dict, table: str) -> str:
     """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model."""
-    args = ["--runs", *table_runs(config, table), label_args(config, table), f"--full {full_model(config)}"]
+    args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table), f"--full {q(full_model(config))}"]
     return " ".join(a for a in args if a)
 
 
 def curves_args(config: dict, table: str) -> str:
     """The `python -m avqa plot-curves` arguments of a table: its runs, its row labels, a title."""
-    return " ".join(a for a in ["--runs", *table_runs(config, table), label_args(config, table),
-                                f"--title {shlex.quote(f'Training curves of the {table} runs')}"] if a)
+    return " ".join(a for a in ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
+                                f"--title {q(f'Training curves of the {table} runs')}"] if a)
 
 
 def attention_inputs(config: dict, variant: str, seed: int | str) -> list[str]:
     """What the attention figure of one run reads: the finished run, its test annotations and pooled features."""
+    paths = Layout.of(config)
     run = run_dir(config, variant, seed)
     return [f"{run}/metrics.json", f"{run}/model_best.pt", f"{run}/predictions.csv",
-            "results/annotations/test.parquet", f"results/pooled/{variant_pooling(config, variant)}/test.zarr"]
+            paths.annotations("test"), paths.pooled(variant_pooling(config, variant), "test")]
 
 
 def attention_run(config: dict) -> str | None:
@@ -245,14 +266,15 @@ def attention_run(config: dict) -> str | None:
 def plot_targets(config: dict) -> list[str]:
     """The report's figures: per table a per-type / per-group accuracy chart and the training curves, plus the
     full model's attention figure."""
-    targets = [f"results/plots/{table}_{kind}.png" for table in config["tables"] for kind in ("accuracy", "curves")]
+    paths = Layout.of(config)
+    targets = [paths.plot(table, kind) for table in config["tables"] for kind in ("accuracy", "curves")]
     run = attention_run(config)
     if run is not None:
         variant, seed = Path(run).parts[-2], Path(run).name.removeprefix("seed")
-        targets.append(f"results/plots/attention/{variant}_seed{seed}.png")
+        targets.append(paths.attention_plot(variant, seed))
     return targets
 
 
 def all_targets(config: dict) -> list[str]:
     """What `rule all` builds: every configured table (CSV + Markdown) and the report's figures."""
-    return [f"results/{table}.csv" for table in config["tables"]] + plot_targets(config)
+    return [Layout.of(config).table(table) for table in config["tables"]] + plot_targets(config)

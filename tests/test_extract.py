@@ -2,7 +2,7 @@
 
 Every video ends up either in the store (with its real seconds, padded / cut flags) or in the failures TSV with
 a clear reason; features are aligned with the seconds of the video; outputs are atomic; shards.json and the
-failures merge follow contracts.md.
+failures merge follow the store layout of avqa.features.layout.
 """
 from __future__ import annotations
 

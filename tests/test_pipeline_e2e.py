@@ -1,7 +1,8 @@
-"""End to end: the whole Snakemake DAG on a tiny synthetic dataset, from nothing to results/table1.csv.
+"""End to end: the whole Snakemake DAG on a tiny synthetic dataset, from nothing to the results table 1.
 
-One real `snakemake --cores 2 results/table1.csv` run (tests/data/tiny.yaml: 14 six-second videos, T1 = 6,
-T = 3, two epochs) in a temporary working directory; the assertions then read what every stage wrote. Then one
+One real `snakemake --cores 2 .../table1.csv` run (tests/data/tiny.yaml: 14 six-second videos, T1 = 6, T = 3,
+two epochs) in a temporary working directory, with a results_dir holding a space (every path a rule passes to a
+command must be quoted); the assertions then read what every stage wrote, at the paths of avqa.paths. Then one
 ablation table on top of it (table3, preprocessing off vs on, with its configured seeds: the full model's seed 0
 is table1's run, reused), its figures and `snakemake --report`.
 """
@@ -17,17 +18,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from avqa.features import store
 from avqa.data.vocab import QUESTION_TYPES
+from avqa.features import store
+from avqa.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny.yaml"
+P = Layout("results dir")
 
 
 def _snakemake(workdir: Path, *targets: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--cores", "2", "--configfile", str(TINY), *extra, "--", *targets],
+         "--cores", "2", "--configfile", str(TINY), "--config", f"results_dir={P.root}", *extra, "--", *targets],
         cwd=workdir, capture_output=True, text=True, timeout=1500,
     )
 
@@ -36,7 +39,7 @@ def _snakemake(workdir: Path, *targets: str, extra: tuple[str, ...] = ()) -> sub
 def run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("e2e")
     shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
-    proc = _snakemake(workdir, "results/table1.csv", "results/features/failures.tsv")
+    proc = _snakemake(workdir, P.table("table1"), P.failures())
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
     return workdir
 
@@ -49,50 +52,50 @@ def config(run) -> dict:
 
 
 def test_table1_has_every_variant_and_the_paper_row(run, config):
-    table = pd.read_csv(run / "results/table1.csv")
+    table = pd.read_csv(run / P.table("table1"))
     labels = {config["variants"][v]["label"] for v in config["tables"]["table1"]}
     assert labels <= set(table["method"])
     ours = table[table["method"].isin(labels)]
     assert ours["All_Avg"].between(0, 100).all()
     assert (table["method"].str.contains("paper")).any()
-    assert (run / "results/table1.md").read_text().count("|") > 20
+    assert (run / P.table("table1", "md")).read_text().count("|") > 20
 
 
 def test_metrics_count_every_test_question_once(run, config):
-    test = pd.read_parquet(run / "results/annotations/test.parquet")
+    test = pd.read_parquet(run / P.annotations("test"))
     for variant in config["tables"]["table1"]:
-        metrics = json.loads((run / f"results/runs/tiny/{variant}/seed0/metrics.json").read_text())
+        metrics = json.loads((run / P.run_file("metrics.json", "tiny", variant, 0)).read_text())
         assert metrics["overall"]["count"] + metrics["n_skipped_missing_video"] == len(test)
         assert sum(metrics["types"][key]["count"] for _, _, key in QUESTION_TYPES) == metrics["overall"]["count"]
-        predictions = pd.read_csv(run / f"results/runs/tiny/{variant}/seed0/predictions.csv")
+        predictions = pd.read_csv(run / P.run_file("predictions.csv", "tiny", variant, 0))
         assert len(predictions) == metrics["overall"]["count"]
         assert predictions["correct"].sum() == metrics["overall"]["correct"]
 
 
 def test_feature_stores_have_the_documented_shapes(run, config):
     T1 = config["features"]["T1"]
-    shards = json.loads((run / "results/features/shards.json").read_text())["shards"]
+    shards = json.loads((run / P.shards()).read_text())["shards"]
     n_videos = sum(len(v) for v in shards.values())
     assert n_videos == sum(config["synthetic"]["videos"].values())
     stored = 0
     for shard in shards:
-        clip = store.open_read(run / f"results/features/clip_rn50/{shard}.zarr")
-        vggish = store.open_read(run / f"results/features/vggish/{shard}.zarr")
+        clip = store.open_read(run / P.features("clip_rn50", shard))
+        vggish = store.open_read(run / P.features("vggish", shard))
         assert clip["maps"].shape[1:] == (T1, 7, 7, 2048) and clip["maps"].dtype == "float16"
         assert vggish["emb"].shape[1:] == (T1, 128)
         assert store.read_strings(clip, "video_id") == store.read_strings(vggish, "video_id")
         stored += clip["maps"].shape[0]
-    failures = pd.read_csv(run / "results/features/failures.tsv", sep="\t")
+    failures = pd.read_csv(run / P.failures(), sep="\t")
     assert list(failures.columns) == ["video_id", "stage", "reason"]
     assert stored + failures["video_id"].nunique() == n_videos
-    pooled = store.open_read(run / "results/pooled/avg/test.zarr")
+    pooled = store.open_read(run / P.pooled("avg", "test"))
     assert pooled["visual"].shape[1:] == (config["preprocess"]["T"], 7, 7, 2048)
-    questions = store.open_read(run / "results/features/questions.zarr")
+    questions = store.open_read(run / P.questions())
     assert questions["sentence"].shape[1] == 1024 and questions["tokens"].shape[2] == 512
 
 
-ABLATION_TARGETS = ("results/table3.csv", "results/plots/table3_accuracy.png", "results/plots/table3_curves.png",
-                    "results/plots/attention/tass_seed0.png")
+ABLATION_TARGETS = (P.table("table3"), P.plot("table3", "accuracy"), P.plot("table3", "curves"),
+                    P.attention_plot("tass", 0))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ def ablation(run) -> subprocess.CompletedProcess:
 
 
 def test_ablation_table_trains_its_grid_once_and_compares_with_the_full_model(run, config, ablation):
-    table = pd.read_csv(run / "results/table3.csv")
+    table = pd.read_csv(run / P.table("table3"))
     entry = config["tables"]["table3"]
     assert table["variant"].tolist() == entry["variants"]
     assert table["method"].tolist() == [config["variants"]["tass_stride"]["label"], entry["labels"]["tass"]]
@@ -113,8 +116,8 @@ def test_ablation_table_trains_its_grid_once_and_compares_with_the_full_model(ru
     assert table["beyond_spread"].tolist()[1] == "reference"
     assert table["beyond_spread"].tolist()[0] in ("yes", "no")
     assert table["All_diff"].iloc[0] == pytest.approx(table["All_Avg"].iloc[0] - table["All_Avg"].iloc[1], abs=0.02)
-    stride = json.loads((run / "results/runs/tiny/tass_stride/seed1/run_config.json").read_text())
-    assert stride["pooled"]["test"] == "results/pooled/stride/test.zarr"
+    stride = json.loads((run / P.run_file("run_config.json", "tiny", "tass_stride", 1)).read_text())
+    assert stride["pooled"]["test"] == P.pooled("stride", "test")
     log = ablation.stdout + ablation.stderr
     trained = "wildcards: experiment=tiny, variant={}, seed={}"
     assert trained.format("tass_stride", 1) in log and trained.format("tass", 1) in log
@@ -131,6 +134,6 @@ def test_report_builds_with_the_tables_and_figures(run, ablation):
 
 
 def test_a_second_run_has_nothing_to_do(run):
-    proc = _snakemake(run, "results/table1.csv", extra=("-n",))
+    proc = _snakemake(run, P.table("table1"), extra=("-n",))
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "Nothing to be done" in proc.stdout + proc.stderr

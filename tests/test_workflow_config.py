@@ -13,7 +13,9 @@ import yaml
 from snakemake.utils import validate
 
 from avqa import workflow as W
+from avqa.paths import Layout
 
+P = Layout()
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
 SHARED = ROOT.parent / "shared/data/music_avqa"
@@ -126,7 +128,7 @@ def test_every_ablation_of_the_paper_is_a_variant_and_the_full_model_is_shared(c
     assert [options[v]["order"] for v in ("tass_cat_av", "tass_cat_va", "tass_il_av")] == \
         ["Cat(A;V)", "Cat(V;A)", "IL(A;V)"]
     assert options["tass_dual_no_cms"] == {"stream": "dual", "use_cms": False}
-    assert W.run_config(config, "tass_stride", 0)["pooled"]["test"] == "results/pooled/stride/test.zarr"
+    assert W.run_config(config, "tass_stride", 0)["pooled"]["test"] == P.pooled("stride", "test")
     from avqa.models import build_model
 
     for variant, opts in options.items():                         # every option is one the model accepts
@@ -135,17 +137,17 @@ def test_every_ablation_of_the_paper_is_a_variant_and_the_full_model_is_shared(c
 
 def test_report_targets(config):
     targets = W.all_targets(config)
-    assert targets[:len(config["tables"])] == [f"results/{t}.csv" for t in config["tables"]]
-    assert "results/plots/table5_accuracy.png" in targets and "results/plots/table2_curves.png" in targets
-    assert targets[-1] == "results/plots/attention/tass_seed0.png"
-    assert W.attention_inputs(config, "tass_stride", 1)[-1] == "results/pooled/stride/test.zarr"
+    assert targets[:len(config["tables"])] == [P.table(t) for t in config["tables"]]
+    assert P.plot("table5", "accuracy") in targets and P.plot("table2", "curves") in targets
+    assert targets[-1] == P.attention_plot("tass", 0)
+    assert W.attention_inputs(config, "tass_stride", 1)[-1] == P.pooled("stride", "test")
     config["full_model"] = "qonly"                                # nothing to draw for the question-only model
     assert not any("attention" in t for t in W.all_targets(config))
 
 
 def test_paths_follow_the_dataset(config):
-    assert W.annotation_json(config, "val") == "results/synthetic/avqa-val.json"
-    assert W.videos_dir(config) == "results/synthetic/videos"
+    assert W.annotation_json(config, "val") == f"{P.synthetic()}/avqa-val.json"
+    assert W.videos_dir(config) == f"{P.synthetic()}/videos"
     config["dataset"] = "music_avqa"
     assert W.annotation_json(config, "test") == config["music_avqa"]["annotations"]["test"]
     assert W.videos_dir(config) == config["music_avqa"]["videos_dir"]
@@ -163,11 +165,11 @@ def test_run_config_and_table_runs(config):
     config["seeds"] = [0, 1]
     spec = W.run_config(config, "tass_no_audio", 1)
     assert spec["model"] == "tass" and spec["modalities"] == ["visual"] and spec["seed"] == 1
-    assert spec["pooled"]["train"] == "results/pooled/avg/train.zarr"
+    assert spec["pooled"]["train"] == P.pooled("avg", "train")
     assert spec["epochs"] == config["train"]["epochs"] and spec["label"] == "TASS-Net w/o audio input"
     runs = W.table_runs(config, "table1")
     assert len(runs) == len(config["tables"]["table1"]) * 2 == len(set(runs))
-    assert "results/runs/synthetic/tass/seed1" in runs
+    assert P.run("synthetic", "tass", 1) in runs
 
 
 def _dry_run(workdir: Path, *args: str) -> str:
@@ -191,17 +193,17 @@ def _train_jobs(workdir: Path, *targets: str) -> int:
 
 def test_dry_run_expands_the_ablation_grid_and_shares_runs(tmp_path, config):
     n_seeds = len(W.table_seeds(config, "table2"))
-    assert _train_jobs(tmp_path, "results/table2.csv") == 6 * n_seeds
+    assert _train_jobs(tmp_path, P.table("table2")) == 6 * n_seeds
     # table2 and table7 share the full model and the w/o L_cms single stream: 6 + 2 new variants, not 6 + 4.
-    assert _train_jobs(tmp_path, "results/table2.csv", "results/table7.csv") == 8 * n_seeds
+    assert _train_jobs(tmp_path, P.table("table2"), P.table("table7")) == 8 * n_seeds
     # table1 (seed 0 only) and table3 share tass seed 0.
-    assert _train_jobs(tmp_path, "results/table1.csv", "results/table3.csv") == 4 + 2 * n_seeds - 1
+    assert _train_jobs(tmp_path, P.table("table1"), P.table("table3")) == 4 + 2 * n_seeds - 1
     unique = {run for table in config["tables"] for run in W.table_runs(config, table)}
     assert _train_jobs(tmp_path, "all") == len(unique)
 
 
 def test_dry_run_annotations_synthetic_default(tmp_path):
-    out = _dry_run(tmp_path, "results/annotations/test.parquet")
+    out = _dry_run(tmp_path, P.annotations("test"))
     assert "rule synthesize" in out and "rule annotations" in out
 
 
@@ -212,7 +214,7 @@ def test_dry_run_annotations_music_avqa(tmp_path):
         "videos_dir": str(tmp_path / "videos"), "drop_conflicting_duplicates": False,
         "annotations": {"train": str(SHARED / "avqa-val.json"), "val": str(SHARED / "avqa-val.json"),
                         "test": str(SHARED / "avqa-test.json")}}}))
-    out = _dry_run(tmp_path, "results/annotations/test.parquet", "--configfile", str(overlay),
+    out = _dry_run(tmp_path, P.annotations("test"), "--configfile", str(overlay),
                    "--config", "dataset=music_avqa")
     assert "rule annotations" in out and "rule synthesize" not in out
 
@@ -236,3 +238,42 @@ def test_gpu_resource_follows_the_device():
     assert gpu_jobs({"device": "cpu"}) == 0
     assert gpu_jobs({"device": "cuda"}) == 1
     assert gpu_jobs({"device": "auto"}) == int(torch.cuda.is_available())
+
+
+def test_results_dir_moves_every_output_and_values_are_shell_quoted(config):
+    config["results_dir"] = "my results"
+    config["weights"] = {"clip": "ckpt dir/RN50.pt", "vggish": "random"}
+    paths = Layout.of(config)
+    assert all(t.startswith("my results/") for t in W.all_targets(config))
+    assert W.synthetic_dir(config) == "my results/synthetic" and W.videos_dir(config) == "my results/synthetic/videos"
+    spec = W.run_config(config, "tass", 0)
+    assert spec["questions"] == paths.questions() == "my results/features/questions.zarr"
+    assert all(v.startswith("my results/") for v in (*spec["annotations"].values(), *spec["pooled"].values()))
+    assert "--weights 'ckpt dir/RN50.pt'" in W.extract_args(config, "clip_rn50")
+    assert "--weights 'ckpt dir/RN50.pt'" in W.questions_args(config)
+    assert "--out-dir 'my results/synthetic'" in W.synthesize_args(config)
+    assert "--runs 'my results/runs/synthetic/tass/seed0'" in W.table_args(config, "table1")
+    config["synthetic"]["out_dir"] = "elsewhere/syn"             # an explicit out_dir wins
+    assert W.annotation_json(config, "test") == "elsewhere/syn/avqa-test.json"
+
+
+def test_train_rule_trains_only_its_own_experiment(tmp_path):
+    """The {experiment} wildcard is this config's experiment: another experiment's run path matches no rule."""
+    out = _dry_run(tmp_path, P.run_file("metrics.json", "synthetic", "qonly", 0))
+    assert "rule train" in out and "experiment=synthetic" in out
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
+         "--cores", "1", P.run_file("metrics.json", "other", "qonly", 0)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "MissingRuleException" in proc.stdout + proc.stderr
+
+
+def test_conda_environment_file_matches_the_set_up():
+    """envs/avqa.yaml is the conda twin of scripts/setup.sh (README): Python 3.11, ffmpeg, this package."""
+    env = yaml.safe_load((ROOT / "envs/avqa.yaml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps and "ffmpeg" in deps
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert pip == ["-e .."] and (ROOT / "envs/../pyproject.toml").is_file()
+    assert not any("conda:" in p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))

@@ -1,6 +1,6 @@
 """Training data: one split's questions over the pooled audio-visual store and the question text features.
 
-A batch follows the model batch contract (notes/contracts.md): the U unique videos of the batch's B questions
+A batch follows the model batch contract (avqa/models/__init__.py): the U unique videos of the batch's B questions
 ("visual" (U, T, 7, 7, 2048), "audio" (U, T, 128)), "video_index" (B,) mapping each question to its video, and
 the per-question text features, answer and question_id.
 

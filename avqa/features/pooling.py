@@ -137,7 +137,7 @@ def pool_split(clip_paths: list[str], vggish_paths: list[str], annotations: str 
         visual = store.create_array("visual", shape=(len(present), T, *MAP_SHAPE), dtype="float16",
                                     chunks=(1, T, *MAP_SHAPE))
         audio = np.empty((len(present), T, AUDIO_DIM), dtype=np.float32)
-        for i, vid in enumerate(tqdm(present, desc=f"pool {method} {split}", unit="video")):
+        for i, vid in enumerate(tqdm(present, desc=f"pool {method} {split}", unit="video", disable=None)):
             loc = clip[vid]
             maps = _open(groups, loc.store)[LAYOUT["clip_rn50"].array][loc.row]
             visual[i] = pool(maps, T).astype(np.float16)

@@ -17,7 +17,7 @@ Tables 2-7 (the ablations of sec. 4.3): no rows. Searched again for this (the st
 2405.07451 page, sciencestack and review pages, queries on the ablation rows, tau, the token orders and the
 dual-stream parameter counts): every stored copy holds only the paper's title, abstract and summaries, none of
 the ablation tables' cells. So table2..table7 show this pipeline's rows only. The 10.9M / 12.5M trainable
-parameters of shared/design.md (avqa/params.py) are the project's summary of the paper, not a cell read here
+parameters of shared/design.md (avqa/models/params.py) are the project's summary of the paper, not a cell read here
 from its Table 7, and are not added as a published row either.
 """
 from __future__ import annotations

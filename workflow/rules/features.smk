@@ -8,39 +8,39 @@ def synthetic_videos(wildcards):
 
 checkpoint shards:
     input:
-        annotations=expand("results/annotations/{split}.parquet", split=W.SPLITS),
+        annotations=expand(P.annotations(), split=W.SPLITS),
         videos=synthetic_videos,
     output:
-        "results/features/shards.json",
+        P.shards(),
     params:
         videos_dir=W.videos_dir(config),
         per_shard=config["features"]["videos_per_shard"],
     log:
-        "results/logs/shards.log",
+        P.log("shards"),
     shell:
-        "python -m avqa shards --annotations {input.annotations} --videos-dir {params.videos_dir:q} "
-        "--videos-per-shard {params.per_shard} --out {output} 2> {log}"
+        "python -m avqa shards --annotations {input.annotations:q} --videos-dir {params.videos_dir:q} "
+        "--videos-per-shard {params.per_shard} --out {output:q} > {log:q} 2>&1"
 
 
 rule extract:
     input:
-        shards="results/features/shards.json",
+        shards=P.shards(),
         videos=synthetic_videos,
     output:
-        store=directory("results/features/{encoder}/{shard}.zarr"),
-        failures="results/features/failures/{shard}.{encoder}.tsv",
+        store=directory(P.features()),
+        failures=P.shard_failures(),
     params:
         args=lambda wc: W.extract_args(config, wc.encoder),
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
     log:
-        "results/logs/extract/{encoder}/{shard}.log",
+        P.log("extract", "{encoder}", "{shard}"),
     benchmark:
-        "results/benchmarks/extract/{encoder}/{shard}.tsv"
+        P.benchmark("extract", "{encoder}", "{shard}")
     shell:
-        "python -m avqa extract --encoder {wildcards.encoder} --shards {input.shards} --shard {wildcards.shard} "
-        "--out {output.store} --failures {output.failures} {params.args} --threads {threads} 2> {log}"
+        "python -m avqa extract --encoder {wildcards.encoder} --shards {input.shards:q} --shard {wildcards.shard} "
+        "--out {output.store:q} --failures {output.failures:q} {params.args} --threads {threads} > {log:q} 2>&1"
 
 
 def shard_outputs(pattern):
@@ -55,36 +55,36 @@ def shard_outputs(pattern):
 
 rule failures:
     input:
-        clip=shard_outputs("results/features/failures/{shard}.clip_rn50.tsv"),
-        vggish=shard_outputs("results/features/failures/{shard}.vggish.tsv"),
+        clip=shard_outputs(P.shard_failures(encoder="clip_rn50")),
+        vggish=shard_outputs(P.shard_failures(encoder="vggish")),
     output:
-        "results/features/failures.tsv",
+        P.failures(),
     log:
-        "results/logs/failures.log",
+        P.log("failures"),
     shell:
-        "python -m avqa failures {input.clip} {input.vggish} --out {output} 2> {log}"
+        "python -m avqa failures {input.clip:q} {input.vggish:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule questions:
     input:
-        annotations=expand("results/annotations/{split}.parquet", split=W.SPLITS),
+        annotations=expand(P.annotations(), split=W.SPLITS),
     output:
-        directory("results/features/questions.zarr"),
+        directory(P.questions()),
     params:
         args=W.questions_args(config),
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
     log:
-        "results/logs/questions.log",
+        P.log("questions"),
     shell:
-        "python -m avqa questions --annotations {input.annotations} --out {output} {params.args} 2> {log}"
+        "python -m avqa questions --annotations {input.annotations:q} --out {output:q} {params.args} > {log:q} 2>&1"
 
 
 rule features:
     """Every feature store: all shards of both encoders, the question features and the failures manifest."""
     input:
-        shard_outputs("results/features/clip_rn50/{shard}.zarr"),
-        shard_outputs("results/features/vggish/{shard}.zarr"),
-        "results/features/questions.zarr",
-        "results/features/failures.tsv",
+        shard_outputs(P.features(encoder="clip_rn50")),
+        shard_outputs(P.features(encoder="vggish")),
+        P.questions(),
+        P.failures(),

@@ -3,15 +3,15 @@
 
 rule pool:
     input:
-        clip=shard_outputs("results/features/clip_rn50/{shard}.zarr"),
-        vggish=shard_outputs("results/features/vggish/{shard}.zarr"),
-        annotations="results/annotations/{split}.parquet",
+        clip=shard_outputs(P.features(encoder="clip_rn50")),
+        vggish=shard_outputs(P.features(encoder="vggish")),
+        annotations=P.annotations(),
     output:
-        directory("results/pooled/{method}/{split}.zarr"),
+        directory(P.pooled()),
     params:
         T=config["preprocess"]["T"],
     log:
-        "results/logs/pool/{method}/{split}.log",
+        P.log("pool", "{method}", "{split}"),
     shell:
-        "python -m avqa pool --clip {input.clip} --vggish {input.vggish} --annotations {input.annotations} "
-        "--split {wildcards.split} --T {params.T} --method {wildcards.method} --out {output} 2> {log}"
+        "python -m avqa pool --clip {input.clip:q} --vggish {input.vggish:q} --annotations {input.annotations:q} "
+        "--split {wildcards.split} --T {params.T} --method {wildcards.method} --out {output:q} > {log:q} 2>&1"

@@ -4,14 +4,14 @@
 
 rule plot_table:
     input:
-        "results/{table}.csv",
+        P.table(),
     output:
-        report("results/plots/{table}_accuracy.png", caption="../report/accuracy.rst", category="Figures",
+        report(P.plot(kind="accuracy"), caption="../report/accuracy.rst", category="Figures",
                subcategory="Accuracy per table"),
     log:
-        "results/logs/plots/{table}_accuracy.log",
+        P.log("plots", "{table}_accuracy"),
     shell:
-        "python -m avqa plot-table --table {wildcards.table} --csv {input} --out {output} 2> {log}"
+        "python -m avqa plot-table --table {wildcards.table} --csv {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_curves:
@@ -19,30 +19,30 @@ rule plot_curves:
         logs=lambda wc: [f"{run}/train_log.csv" for run in W.table_runs(config, wc.table)],
         metrics=lambda wc: [f"{run}/metrics.json" for run in W.table_runs(config, wc.table)],
     output:
-        report("results/plots/{table}_curves.png", caption="../report/curves.rst", category="Figures",
+        report(P.plot(kind="curves"), caption="../report/curves.rst", category="Figures",
                subcategory="Training curves"),
     params:
         args=lambda wc: W.curves_args(config, wc.table),
     log:
-        "results/logs/plots/{table}_curves.log",
+        P.log("plots", "{table}_curves"),
     shell:
-        "python -m avqa plot-curves {params.args} --out {output} 2> {log}"
+        "python -m avqa plot-curves {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_attention:
     input:
         run=lambda wc: W.attention_inputs(config, wc.variant, wc.seed),
-        questions="results/features/questions.zarr",
+        questions=P.questions(),
         videos=synthetic_videos,
     output:
-        report("results/plots/attention/{variant}_seed{seed}.png", caption="../report/attention.rst",
-               category="Figures", subcategory="Attention (Fig. 6 style)"),
+        report(P.attention_plot(), caption="../report/attention.rst", category="Figures",
+               subcategory="Attention (Fig. 6 style)"),
     params:
         run=lambda wc: W.run_dir(config, wc.variant, wc.seed),
         videos_dir=W.videos_dir(config),
         questions=config.get("attention_questions", 3),
     log:
-        "results/logs/plots/attention/{variant}_seed{seed}.log",
+        P.log("plots", "attention", "{variant}_seed{seed}"),
     shell:
-        "python -m avqa plot-attention --run {params.run} --videos-dir {params.videos_dir:q} "
-        "--questions {params.questions} --out {output} 2> {log}"
+        "python -m avqa plot-attention --run {params.run:q} --videos-dir {params.videos_dir:q} "
+        "--questions {params.questions} --out {output:q} > {log:q} 2>&1"

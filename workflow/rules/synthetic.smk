@@ -1,5 +1,5 @@
 # The synthetic MUSIC-AVQA-format dataset (dataset: synthetic): mp4 videos, the three annotation JSONs, scenes.
-SYN_DIR = config["synthetic"]["out_dir"]
+SYN_DIR = W.synthetic_dir(config)
 
 
 rule synthesize:
@@ -11,6 +11,6 @@ rule synthesize:
         args=W.synthesize_args(config),
     threads: 2
     log:
-        "results/logs/synthesize.log",
+        P.log("synthesize"),
     shell:
-        "python -m avqa synthesize {params.args} --workers {threads} 2> {log}"
+        "python -m avqa synthesize {params.args} --workers {threads} > {log:q} 2>&1"

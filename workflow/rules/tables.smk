@@ -1,16 +1,15 @@
-# The paper's results tables: every variant x seed of a table -> results/{table}.csv (+ a Markdown twin).
+# The paper's results tables: every variant x seed of a table -> {results_dir}/{table}.csv (+ a Markdown twin).
 
 
 rule table:
     input:
         lambda wc: [f"{run}/metrics.json" for run in W.table_runs(config, wc.table)],
     output:
-        csv=report("results/{table}.csv", caption="../report/table.rst", category="Tables",
-                   subcategory="{table}"),
-        md="results/{table}.md",
+        csv=report(P.table(), caption="../report/table.rst", category="Tables", subcategory="{table}"),
+        md=P.table(suffix="md"),
     params:
         args=lambda wc: W.table_args(config, wc.table),
     log:
-        "results/logs/tables/{table}.log",
+        P.log("tables", "{table}"),
     shell:
-        "python -m avqa table --table {wildcards.table} {params.args} --out {output.csv} 2> {log}"
+        "python -m avqa table --table {wildcards.table} {params.args} --out {output.csv:q} > {log:q} 2>&1"

@@ -4,26 +4,24 @@ import json
 
 rule train:
     input:
-        annotations=expand("results/annotations/{split}.parquet", split=W.SPLITS),
-        pooled=lambda wc: expand(
-            "results/pooled/{method}/{split}.zarr", method=W.variant_pooling(config, wc.variant), split=W.SPLITS
-        ),
-        questions="results/features/questions.zarr",
+        annotations=expand(P.annotations(), split=W.SPLITS),
+        pooled=lambda wc: expand(P.pooled(), method=W.variant_pooling(config, wc.variant), split=W.SPLITS),
+        questions=P.questions(),
     output:
-        metrics="results/runs/{experiment}/{variant}/seed{seed}/metrics.json",
-        predictions="results/runs/{experiment}/{variant}/seed{seed}/predictions.csv",
-        train_log="results/runs/{experiment}/{variant}/seed{seed}/train_log.csv",
-        model="results/runs/{experiment}/{variant}/seed{seed}/model_best.pt",
+        metrics=P.run_file("metrics.json"),
+        predictions=P.run_file("predictions.csv"),
+        train_log=P.run_file("train_log.csv"),
+        model=P.run_file("model_best.pt"),
     params:
         # The whole run spec as JSON: changing any hyperparameter of a variant retrains just that variant.
         spec=lambda wc: json.dumps(W.run_config(config, wc.variant, int(wc.seed)), sort_keys=True),
-        out=lambda wc: W.run_dir(config, wc.variant, wc.seed),
+        out=lambda wc: P.run(wc.experiment, wc.variant, wc.seed),
     threads: config["train"]["threads"]
     resources:
         gpu=W.gpu_jobs(config),
     log:
-        "results/logs/train/{experiment}/{variant}/seed{seed}.log",
+        P.log("train", "{experiment}", "{variant}", "seed{seed}"),
     benchmark:
-        "results/benchmarks/train/{experiment}/{variant}/seed{seed}.tsv"
+        P.benchmark("train", "{experiment}", "{variant}", "seed{seed}")
     shell:
-        "python -m avqa train --run-config-json {params.spec:q} --out {params.out} 2> {log}"
+        "python -m avqa train --run-config-json {params.spec:q} --out {params.out:q} > {log:q} 2>&1"

@@ -79,7 +79,7 @@ def scenes_json(plan: Plan, settings: RenderSettings, scenes: list[dict]) -> str
 def _render_all(scenes: list[dict], videos_dir: Path, settings: RenderSettings, workers: int) -> None:
     videos_dir.mkdir(parents=True)
     jobs = [(scene, videos_dir / f"{scene['video_id']}.mp4") for scene in scenes]
-    progress = tqdm(total=len(jobs), desc="render", unit="video")
+    progress = tqdm(total=len(jobs), desc="render", unit="video", disable=None)
     if workers <= 1:
         for scene, path in jobs:
             render_video(scene, path, settings)
