@@ -21,7 +21,7 @@ report: "workflow/report/workflow.rst"
 wildcard_constraints:
     split="train|val|test",
     encoder="|".join(W.ENCODERS),
-    shard=r"shard\d+",
+    shard=r"shard-[0-9a-f]+",
     method="avg|stride",
     seed=r"\d+",
     experiment=W.experiment_pattern(config),

@@ -1,6 +1,8 @@
 """Atomic outputs: every file or directory a stage writes goes to a temporary sibling path and is renamed into
 place only when complete, so a job killed mid-write never leaves something that Snakemake or the next stage
-would take for a finished output. Leftover temporaries (`.NAME.tmp-*`) of a killed job are never read.
+would take for a finished output. A killed job (SIGKILL: no cleanup code runs) leaves `.NAME.tmp-PID-*` or
+`.NAME.old-PID-*` beside the output; nothing ever reads those, and the next write of the same output removes the
+ones whose process is gone.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path to write; on success rename it to `final` (replacing an old one)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_leftovers(final)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
     except BaseException:
@@ -25,12 +28,34 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise
     if final.exists():
         # Move the old output aside first so there is never a moment with a half-replaced store.
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.replace(final, old)
         os.replace(tmp, final)
         _remove(old)
     else:
         os.replace(tmp, final)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # another user's live process
+        return True
+    return True
+
+
+def remove_leftovers(final: Path) -> list[Path]:
+    """Remove the temporaries a killed writer of `final` left behind (their process is gone); returns them."""
+    removed = []
+    for kind in ("tmp", "old"):
+        for path in final.parent.glob(f".{final.name}.{kind}-*"):
+            pid = path.name[len(f".{final.name}.{kind}-"):].split("-")[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                _remove(path)
+                removed.append(path)
+    return removed
 
 
 def _remove(path: Path) -> None:

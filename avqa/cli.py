@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from avqa.errors import UserError, one_line
+
 # command -> the stage module that registers it, in the order the pipeline runs them.
 COMMANDS = {
     "synthesize": "avqa.data.synthetic",
@@ -33,6 +35,8 @@ COMMANDS = {
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m avqa", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error (bad input, "
+                                                             "config, weights, videos folder) instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
     modules = [COMMANDS[wanted]] if wanted in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
@@ -49,5 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"avqa {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 2
     return int(result or 0)

@@ -11,7 +11,17 @@ import contextlib
 
 import torch
 
+from avqa.errors import UserError
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceError(UserError, RuntimeError):
+    """A device the config asks for that this machine cannot give (CUDA without a GPU)."""
+
+
+class RuntimeValueError(UserError, ValueError):
+    """An unknown device or precision name."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -22,15 +32,15 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} requested but no CUDA GPU is available; use device: auto or cpu")
+            raise DeviceError(f"device {name!r} requested but no CUDA GPU is available; use device: auto or cpu")
         return torch.device(name)
-    raise ValueError(f"unknown device {name!r}: expected auto, cpu or cuda")
+    raise RuntimeValueError(f"unknown device {name!r}: expected auto, cpu or cuda")
 
 
 def autocast_dtype(name: str) -> torch.dtype | None:
     """'fp32' -> None (no autocast), 'bf16' -> torch.bfloat16, 'fp16' -> torch.float16."""
     if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}: expected one of {sorted(PRECISIONS)}")
+        raise RuntimeValueError(f"unknown precision {name!r}: expected one of {sorted(PRECISIONS)}")
     return PRECISIONS[name]
 
 
@@ -40,7 +50,7 @@ def autocast(device: torch.device, precision: str):
     if dtype is None:
         return contextlib.nullcontext()
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("fp16 autocast is not used on CPU (slow there): set precision bf16 or fp32 for cpu")
+        raise RuntimeValueError("fp16 autocast is not used on CPU (slow there): set precision bf16 or fp32 for cpu")
     return torch.autocast(device.type, dtype=dtype)
 
 

@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from avqa.errors import UserError
 from avqa.features.layout import ENCODERS
 from avqa.paths import Layout
 
@@ -26,7 +27,7 @@ SPLITS = ("train", "val", "test")
 ATTENTION_MODELS = ("tass",)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config value that passes the schema but cannot work."""
 
 

@@ -48,12 +48,12 @@ def test_accuracy_chart_of_an_ablation_table_and_of_table1(ablation_runs, tmp_pa
 
 
 def test_accuracy_chart_rejects_another_tables_csv(ablation_runs, tmp_path):
-    csv = tmp_path / "table2.csv"
-    write_table(TABLES["table2"], build_table(TABLES["table2"], group_runs([str(d) for d in ablation_runs])), csv)
-    with pytest.raises(ValueError, match=r"table2.csv: not a table1 CSV \(missing columns \['A_Count'"):
+    csv = tmp_path / "table3.csv"
+    write_table(TABLES["table3"], build_table(TABLES["table3"], group_runs([str(d) for d in ablation_runs])), csv)
+    with pytest.raises(ValueError, match=r"table3.csv: not a table1 CSV \(missing columns \['A_Count'"):
         main(["plot-table", "--table", "table1", "--csv", str(csv), "--out", str(tmp_path / "t.png")])
     with pytest.raises(ValueError, match="not 'pdf'"):
-        main(["plot-table", "--table", "table2", "--csv", str(csv), "--out", str(tmp_path / "t.pdf")])
+        main(["plot-table", "--table", "table3", "--csv", str(csv), "--out", str(tmp_path / "t.pdf")])
 
 
 def test_training_curves_from_train_logs(ablation_runs, tmp_path, capsys):

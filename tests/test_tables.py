@@ -10,7 +10,7 @@ import pytest
 from run_fixtures import make_run
 
 from avqa.cli import main
-from avqa.reporting.paper_results import PAPER_RESULTS
+from avqa.reporting.paper_results import paper_rows
 from avqa.reporting.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
                          spread_verdict, to_markdown)
 
@@ -28,11 +28,11 @@ def runs(tmp_path):
 
 def test_table1_columns_rows_and_seed_statistics(runs):
     table = build_table(TABLE1, group_runs([str(d) for d in runs["tass"] + runs["qonly"]]))
-    assert list(table.columns) == ["method", "variant", "source", *TABLE1_COLUMNS,
+    assert list(table.columns) == ["method", "variant", "source", "block", *TABLE1_COLUMNS,
                                    *(f"{c}_std" for c in TABLE1_COLUMNS), "n_seeds", "seeds",
                                    "n_test_questions", "dataset", "weights", "experiment", "reference"]
     tass = table[table["variant"] == "tass"].iloc[0]
-    assert tass["method"] == "TASS-Net" and tass["source"] == THIS_RUN
+    assert tass["method"] == "TASS-Net" and tass["source"] == THIS_RUN and tass["block"] == "clip"
     assert tass["n_seeds"] == 2 and tass["seeds"] == "0 1" and tass["n_test_questions"] == 36
     for column in TABLE1_COLUMNS:
         assert tass[column] == 62.5                              # mean of 75 and 50
@@ -45,14 +45,17 @@ def test_table1_columns_rows_and_seed_statistics(runs):
 def test_published_rows_are_marked_and_hold_only_found_cells(runs):
     table = build_table(TABLE1, [VariantRuns("qonly", None, runs["qonly"])])
     paper = table[table["source"] == PAPER]
-    assert len(paper) == len(PAPER_RESULTS["table1"]) >= 1
-    for published, (_, row) in zip(PAPER_RESULTS["table1"], paper.iterrows()):
-        assert row["method"] == published["method"] and row["reference"].startswith("https://")
+    published_rows = paper_rows("table1")
+    assert len(paper) == len(published_rows) >= 20                # both blocks of TASS Table 1, SaSR, TSPM
+    for published, (_, row) in zip(published_rows, paper.iterrows()):
+        assert row["method"] == published["method"] and row["block"] == published["block"]
+        assert row["reference"].startswith("shared/papers/") and row["reference"].endswith(published["source_table"])
         for column in TABLE1_COLUMNS:
             expected = published["values"].get(column)
             assert (math.isnan(row[column]) if expected is None else row[column] == expected), column
-    tass_paper = paper[paper["method"].str.startswith("TASS-Net")].iloc[0]
-    assert tass_paper["All_Avg"] == 74.98
+    tass_paper = paper[paper["method"].str.startswith("TASS") & (paper["block"] == "clip")].iloc[0]
+    assert tass_paper["All_Avg"] == 74.98 and tass_paper["A_Avg"] == 75.92
+    assert set(paper["block"]) == {"clip", "resnet18"}
     assert "_std" not in "".join(table.columns)                  # one seed only: no std columns
     assert build_table(TABLE1, [VariantRuns("qonly", None, runs["qonly"])], with_paper=False)["source"].eq(
         THIS_RUN).all()
@@ -63,11 +66,11 @@ def test_markdown_twin(runs):
     md = to_markdown(TABLE1, table)
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| Method"))
-    assert header.count("|") == len(TABLE1_COLUMNS) + 7
-    assert "A Count" in header and "All Avg" in header
-    assert "| TASS-Net | this run | 62.50 ± 17.68 |" in md
-    assert "| Question-only | this run | 25.00 |" in md
-    assert "74.98" in md and "sciencestack.ai/paper/2405.07451" in md and "–" in md
+    assert header.count("|") == len(TABLE1_COLUMNS) + 8
+    assert "A Count" in header and "All Avg" in header and "Block" in header
+    assert "| TASS-Net | this run | clip | 62.50 ± 17.68 |" in md
+    assert "| Question-only | this run | clip | 25.00 |" in md
+    assert "74.98" in md and "shared/papers/001_20b6c203a3c35687.txt, Table 1" in md and "–" in md
 
 
 def test_cli_writes_csv_and_markdown_with_labels_and_explicit_groups(runs, tmp_path, capsys):
@@ -110,10 +113,14 @@ def ablation_runs(tmp_path):
             make_run(tmp_path, "single", 0, 1, label="single")]
 
 
-def test_every_paper_table_has_a_spec_and_ablations_report_group_averages():
+def test_every_paper_table_has_a_spec_with_the_papers_columns():
     assert sorted(TABLES) == [f"table{n}" for n in range(1, 8)]
-    for name in ("table2", "table3", "table4", "table5", "table6"):
+    assert [c.name for c in TABLES["table2"].columns] == TABLE1_COLUMNS and TABLES["table2"].compare
+    for name in ("table3", "table4", "table5", "table6"):
         assert [c.name for c in TABLES[name].columns] == ABLATION_COLUMNS and TABLES[name].compare
+    for name in TABLES:                                          # every published cell has a column to go in
+        names = {c.name for c in TABLES[name].columns}
+        assert all(set(row["values"]) <= names for row in paper_rows(name)), name
     assert [c.name for c in TABLES["table7"].columns] == ["Params_M", *ABLATION_COLUMNS]
     assert not TABLE1.compare
 
@@ -130,7 +137,7 @@ def test_pooled_std_and_the_spread_rule():
 
 def test_ablation_mean_std_and_difference_from_the_full_model(ablation_runs):
     table = build_table(TABLES["table2"], group_runs([str(d) for d in ablation_runs]), full="tass")
-    rows = table.set_index("variant")
+    rows = table[table["source"] == THIS_RUN].set_index("variant")
     assert list(rows.index) == ["tass", "gap", "noisy", "single"]
     assert rows.loc["tass", "All_Avg"] == 75.0 and rows.loc["tass", "All_Avg_std"] == 0.0
     assert rows.loc["tass", "beyond_spread"] == "reference" and math.isnan(rows.loc["tass", "All_diff"])
@@ -143,14 +150,36 @@ def test_ablation_mean_std_and_difference_from_the_full_model(ablation_runs):
     for column in ABLATION_COLUMNS:                              # every group average is the overall one here
         assert rows.loc["noisy", column] == 62.5
     md = to_markdown(TABLES["table2"], table)
-    assert "| gap | this run | 50.00 ± 0.00 | 50.00 ± 0.00 | 50.00 ± 0.00 | 50.00 ± 0.00 | -25.00 | yes |" in md
-    assert "| full | this run | 75.00 ± 0.00" in md and "| reference |" in md
+    assert "| gap | this run | clip | " + "50.00 ± 0.00 | " * 13 + "-25.00 | yes | – |" in md
+    assert "| full | this run | clip | 75.00 ± 0.00" in md and "| reference |" in md
     assert "2 x the pooled sample standard deviation" in md and "n/a (1 seed)" in md
+
+
+def test_ablation_tables_set_the_papers_difference_beside_this_runs(tmp_path):
+    """Each trained row gets the published difference of the paper row it reproduces; paper rows their own."""
+    runs = [make_run(tmp_path, "tass", 0, 3), make_run(tmp_path, "tass_no_ls", 0, 2, label="w/o L_s"),
+            make_run(tmp_path, "tass_tau003", 0, 2, label="tau = 0.03")]
+    table2 = build_table(TABLES["table2"], group_runs([str(d) for d in runs[:2]]), full="tass")
+    ours = table2[table2["source"] == THIS_RUN].set_index("variant")
+    assert ours.loc["tass_no_ls", "All_diff"] == -25.0
+    assert ours.loc["tass_no_ls", "paper_All_diff"] == -2.58          # 72.40 - 74.98, the prose's "2.58% decline"
+    assert ours.loc["tass", "paper_All_diff"] == 0.0
+    paper = table2[table2["source"] == PAPER].set_index("method")
+    assert paper.loc["w/o L_s", "All_Avg"] == 72.40 and paper.loc["w/o L_s", "All_diff"] == -2.58
+    assert paper.loc["TASS(Ours)", "All_diff"] == 0.0 and paper.loc["w/o T-A", "AV_Temp"] == 69.34
+    table5 = build_table(TABLES["table5"], group_runs([str(runs[0]), str(runs[2])]), full="tass")
+    ours5 = table5[table5["source"] == THIS_RUN].set_index("variant")
+    assert ours5.loc["tass_tau003", "paper_All_diff"] == -0.68          # tau = 0.030 -> 74.30 vs 74.98
+    table3 = build_table(TABLES["table3"], group_runs([str(runs[0])]), full="tass")
+    paper3 = table3[table3["source"] == PAPER]
+    assert paper3.groupby("block")["All_diff"].apply(list).to_dict() == {"clip": [-0.89, 0.0],
+                                                                          "resnet18": [-0.58, 0.0]}
 
 
 def test_comparison_without_a_full_model_row_says_so(ablation_runs):
     table = build_table(TABLES["table3"], group_runs([str(d) for d in ablation_runs[2:4]]), full="tass")
     assert table.loc[0, "beyond_spread"] == "n/a (no row of the full model 'tass')"
+    assert (table.loc[table["source"] == PAPER, "beyond_spread"] == "").all()
 
 
 def test_table7_counts_the_trainable_parameters_of_each_run_model(tmp_path):
@@ -160,7 +189,10 @@ def test_table7_counts_the_trainable_parameters_of_each_run_model(tmp_path):
     dual = {"model": "tass", "model_options": {"stream": "dual", "use_cms": False}}
     runs = [make_run(tmp_path, "tass", s, 3, **single) for s in (0, 1)] + \
            [make_run(tmp_path, "tass_dual_no_cms", s, 2, **dual) for s in (0, 1)]
-    table = build_table(TABLES["table7"], group_runs([str(d) for d in runs]), full="tass").set_index("variant")
+    table = build_table(TABLES["table7"], group_runs([str(d) for d in runs]), full="tass")
+    paper = table[table["source"] == PAPER]
+    assert paper["Params_M"].tolist() == [12.5, 12.5, 10.9, 10.9] and paper["All_Avg"].tolist()[-1] == 74.98
+    table = table[table["source"] == THIS_RUN].set_index("variant")
     for variant, spec in (("tass", single), ("tass_dual_no_cms", dual)):
         expected = count_trainable(build_model(spec["model"], **spec["model_options"])) / 1e6
         assert table.loc[variant, "Params_M"] == round(expected, 2)
@@ -181,7 +213,8 @@ def test_cli_full_and_labels_for_an_ablation_table(ablation_runs, tmp_path, caps
     args = ["table", "--table", "table4", "--runs", *map(str, ablation_runs[2:6]), "--full", "noisy",
             "--label", "noisy=add (ours)", "--out", str(out)]
     assert main(args) == 0
-    csv = pd.read_csv(out)
+    csv = pd.read_csv(out, keep_default_na=False)
+    csv = csv[csv["source"] == THIS_RUN]
     assert csv["method"].tolist() == ["gap", "add (ours)"]
     assert csv["beyond_spread"].tolist() == ["no", "reference"]  # -12.5 vs 2 x 12.5
     assert out.with_suffix(".md").read_text().startswith("# Table 4")

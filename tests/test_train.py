@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -210,3 +211,28 @@ def test_registry_models_train_through_the_cli(paths, tmp_path, name, options):
     assert main(["train", "--run-config-json", json.dumps(spec), "--out", str(tmp_path / name)]) == 0
     metrics = json.loads((tmp_path / name / "metrics.json").read_text())
     assert metrics["n_questions"] == 12 and metrics["variant"] == name
+
+
+def test_a_finished_run_whose_inputs_changed_retrains_and_its_metrics_change(tmp_path, caplog):
+    """The stale-resume case: same run spec, new input contents (another data seed) -> train again, new metrics."""
+    data = tmp_path / "data"
+    paths = make_dataset(data)
+    spec = run_config(paths, epochs=2)
+    run = tmp_path / "run"
+    first = train_run(spec, run, model_factory=tiny_factory)
+    same = []
+    again = train_run(dict(spec, label="Renamed row", threads=1), run, model_factory=tiny_factory,
+                      on_epoch_end=lambda e, r: same.append(e))
+    assert same == [] and again == dict(first, label="Renamed row")  # a new label or thread count is the same run
+
+    for split in ("train", "val", "test"):                             # regenerate the features with another seed
+        shutil.rmtree(paths["pooled"][split])
+    remade = make_dataset(data, feature_seed=7)
+    assert remade == paths
+    epochs = []
+    with caplog.at_level("WARNING", logger="avqa.training.train"):
+        second = train_run(spec, run, model_factory=tiny_factory, on_epoch_end=lambda e, r: epochs.append(e))
+    assert epochs == [0, 1]                                            # retrained from scratch
+    assert "its inputs have changed since (content of pooled/test, pooled/train, pooled/val)" in caplog.text
+    assert second["inputs"] != first["inputs"] and second["inputs"]["questions"] == first["inputs"]["questions"]
+    assert (second["overall"], second["types"]) != (first["overall"], first["types"])

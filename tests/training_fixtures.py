@@ -71,10 +71,11 @@ def write_questions(path: Path, tables: list[pd.DataFrame], seed: int, extra_len
 
 
 def make_dataset(root: Path, videos_per_split=(6, 3, 3), questions_per_video: int = 4,
-                 missing_in_store: dict[str, list[str]] | None = None) -> dict:
+                 missing_in_store: dict[str, list[str]] | None = None, feature_seed: int = 10) -> dict:
     """annotations/{split}.parquet, pooled/{split}.zarr, questions.zarr under root; returns their paths.
 
-    missing_in_store: split -> extra video ids that get questions but no pooled features.
+    missing_in_store: split -> extra video ids that get questions but no pooled features. feature_seed: seeds the
+    pooled features (another value: the same questions over other audio-visual features).
     """
     missing_in_store = missing_in_store or {}
     paths = {"annotations": {}, "pooled": {}, "questions": str(root / "questions.zarr")}
@@ -90,7 +91,7 @@ def make_dataset(root: Path, videos_per_split=(6, 3, 3), questions_per_video: in
         table.to_parquet(ann, index=False)
         paths["annotations"][split] = str(ann)
         pooled = root / "pooled" / f"{split}.zarr"
-        write_pooled(pooled, videos, seed=10 + s)
+        write_pooled(pooled, videos, seed=feature_seed + s)
         paths["pooled"][split] = str(pooled)
     write_questions(root / "questions.zarr", tables, seed=99)
     return paths

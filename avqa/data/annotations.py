@@ -27,6 +27,7 @@ import pandas as pd
 
 from avqa.atomic import atomic_path
 from avqa.data.vocab import ANSWER_TO_IDX, PLACEHOLDERS, QUESTION_TYPES, TYPE_KEY
+from avqa.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ COLUMNS = ("question_id", "video_id", "group", "type", "type_key", "question", "
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 
 
-class AnnotationError(ValueError):
+class AnnotationError(UserError, ValueError):
     """An annotation file or record that cannot be read; the message names the file and the record."""
 
 

@@ -18,6 +18,7 @@ import torch
 
 from avqa.features import encoders, media
 from avqa.features.layout import ENCODERS
+from avqa.features.videos import AmbiguousVideoError, find_video
 from avqa.features.store import open_new, write_strings
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,11 @@ class DecodeDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Item:
         video_id = self.video_ids[i]
-        path = self.videos_dir / f"{video_id}.mp4"
+        try:
+            # Any container; a missing one keeps the .mp4 name so decoding reports the missing file.
+            path = find_video(self.videos_dir, video_id) or self.videos_dir / f"{video_id}.mp4"
+        except AmbiguousVideoError as err:
+            return Item(video_id, failure=("find_video", str(err)))
         try:
             inputs, seconds = self._prepare(path)
         except media.MediaError as err:

@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from avqa.atomic import atomic_path
+from avqa.digest import record_digest
 from avqa.features.layout import AUDIO_DIM, LAYOUT, MAP_SHAPE
 from avqa.features.store import open_new, open_read, read_strings, write_strings
 
@@ -149,6 +150,7 @@ def pool_split(clip_paths: list[str], vggish_paths: list[str], annotations: str 
             "T1": T1, "T": T, "method": method, "split": split, "missing": missing,
             "clip_rn50": clip_attrs, "vggish": vggish_attrs,
         })
+        record_digest(store)  # what a training run's resume identity reads (avqa.digest)
     logger.info("%s: pooled %d videos %d -> %d (%s) into %s", split, len(present), T1, T, method, out)
     return {"videos": len(present), "missing": len(missing), "T1": T1, "T": T}
 

@@ -151,6 +151,7 @@ def run(args) -> None:
     import torch
 
     from avqa.atomic import atomic_path
+    from avqa.digest import record_digest
     from avqa.features import encoders, store
     from avqa.runtime import resolve_device
 
@@ -189,6 +190,7 @@ def run(args) -> None:
             "n_questions": n, "n_with_target": n_targets,
             "annotations": [str(Path(p)) for p in args.annotations], "torch": torch.__version__,
         })
+        record_digest(group)  # what a training run's resume identity reads (avqa.digest)
     print(f"{args.out}: {n} questions, context length {n_ctx}, {n_targets} with a target word")
 
 

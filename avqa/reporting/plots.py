@@ -78,12 +78,14 @@ def accuracy_chart(spec: TableSpec, table: pd.DataFrame) -> Figure:
         stds = np.array([row.get(f"{c.name}_std", np.nan) for c in columns], dtype=float)
         ax.bar(x - 0.4 + width * (i + 0.5), np.nan_to_num(means), width, color=colour,
                yerr=np.where(np.isfinite(stds), stds, 0), capsize=2, label=_row_label(row))
+    labelled = False                                             # one legend entry for all published cells
     for _, row in table[table["source"] == PAPER].iterrows():
         values = np.array([row[c.name] for c in columns], dtype=float)
         shown = np.isfinite(values)
         if shown.any():
-            ax.scatter(x[shown], values[shown], marker="*", s=90, color="black", zorder=3,
-                       label=f"{row['method']} (published)")
+            ax.scatter(x[shown], values[shown], marker="*", s=40, color="black", alpha=0.5, zorder=3,
+                       label=None if labelled else "published rows (paper)")
+            labelled = True
     ax.set_xticks(x, [c.header for c in columns], rotation=30 if len(columns) > 6 else 0, ha="right"
                   if len(columns) > 6 else "center")
     ax.set_ylabel("test accuracy (%)")

@@ -10,13 +10,16 @@ grouping instead: `--run VARIANT=DIR[,DIR...]` (repeatable), or `--spec FILE.jso
 A table is a TableSpec: a name, a title and columns; a Column maps one run's record (metrics.json +
 run_config.json) to a number. Table 1 (MUSIC-AVQA test accuracy, %, micro averages): A_Count, A_Comp, A_Avg,
 V_Count, V_Loc, V_Avg, AV_Exist, AV_Loc, AV_Count, AV_Comp, AV_Temp, AV_Avg, All_Avg. Tables 2-7 (the paper's
-ablations, sec. 4.3) report the group averages A_Avg, V_Avg, AV_Avg and All_Avg; table 7 adds Params_M, the
+ablations, sec. 4.3) have the paper's columns: table 2 every type, tables 3-7 the group averages A_Avg, V_Avg,
+AV_Avg and All_Avg; table 7 adds Params_M, the
 trainable parameters in millions of the run's model (built from its run config, frozen encoders not counted).
 
 Rows: source "this run" for trained variants — mean over seeds, with `{column}_std` twins (sample std, ddof=1)
 when any variant has more than one seed — and "paper (reported)" for the published numbers kept as data in
-avqa.reporting.paper_results (cells not published are empty). Provenance columns: variant, n_seeds, seeds,
-n_test_questions, dataset, weights, experiment, reference.
+avqa/reporting/published_results.yaml (cells not published are empty; `reference` names the source file and
+its table). `block` is the encoder block (clip: VGGish + CLIP; resnet18: VGGish + ResNet-18), as the paper's
+Table 1 groups its rows. Provenance columns: variant, n_seeds, seeds, n_test_questions, dataset, weights,
+experiment, reference.
 
 Seed spread (ablation tables): every row is compared with the full model on All_Avg. `All_diff` = mean(row) -
 mean(full); `All_pooled_std` = the pooled sample standard deviation of the two rows' seeds,
@@ -24,6 +27,8 @@ s_p = sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2)); `beyond_spread` is 
 "no" otherwise, "n/a (1 seed)" when either row has a single seed (no spread to compare with) and "reference"
 on the full model's own row. This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
 that are large against seed-to-seed variation, which single-run ablation tables cannot show at all.
+Beside it, `paper_All_diff`: the paper's difference to its full model for the published row this variant
+reproduces (the row's `variant` in the data file); on the published rows themselves All_diff is the paper's.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from avqa.reporting.paper_results import paper_rows
+from avqa.reporting.paper_results import paper_diff, paper_rows, source_label
 from avqa.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -48,7 +53,9 @@ THIS_RUN = "this run"
 PAPER = "paper (reported)"
 PROVENANCE = ("n_seeds", "seeds", "n_test_questions", "dataset", "weights", "experiment", "reference")
 COMPARED = "All_Avg"                                  # the column ablation rows are compared on
-SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread")
+SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread", "paper_All_diff")
+# The encoder block of a run, from the visual features it trains on (the paper's Table 1 has one block each).
+BLOCKS = {"clip_rn50": "clip", "resnet18": "resnet18", "clip_vit": "clip"}
 SPREAD_FACTOR = 2.0                                   # |diff| > SPREAD_FACTOR x pooled std: beyond the spread
 
 
@@ -131,14 +138,21 @@ GROUP_COLUMNS = (
 PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
 
 
-def ablation(name: str, title: str, extra: tuple[Column, ...] = ()) -> TableSpec:
-    """An ablation table (paper sec. 4.3): group averages and All, each row compared with the full model."""
-    return TableSpec(name, f"{title} (test accuracy %, micro averages)", extra + GROUP_COLUMNS, compare=True)
+def block_of(run_config: dict) -> str:
+    """The encoder block a run belongs to (its visual features; CLIP-RN50 maps unless the spec names others)."""
+    return BLOCKS[run_config.get("visual_encoder", "clip_rn50")]
+
+
+def ablation(name: str, title: str, extra: tuple[Column, ...] = (),
+             columns: tuple[Column, ...] = GROUP_COLUMNS) -> TableSpec:
+    """An ablation table (paper sec. 4.3): its columns (the group averages and All, or as the paper prints it
+    every type), each row compared with the full model."""
+    return TableSpec(name, f"{title} (test accuracy %, micro averages)", extra + columns, compare=True)
 
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TABLE1,
-    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses"),
+    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses", columns=TABLE1.columns),
     ablation("table3", "Table 3: the preprocessing (strided T1 -> T sampling vs. average pooling)"),
     ablation("table4", "Table 4: how TSG+ combines the audio and target attention"),
     ablation("table5", "Table 5: the TSG+ threshold tau"),
@@ -211,7 +225,8 @@ def variant_row(spec: TableSpec, group: VariantRuns) -> dict:
         raise ValueError(f"variant {group.variant!r}: seed listed twice in {[str(d) for d in group.runs]}")
     config = records[0]["run_config"]
     label = group.label or config.get("label") or records[0]["metrics"].get("label") or group.variant
-    row = {"method": label, "variant": group.variant, "source": THIS_RUN}
+    row = {"method": label, "variant": group.variant, "source": THIS_RUN,
+           "block": _one([block_of(r["run_config"]) for r in records], "block", group.variant)}
     for column in spec.columns:
         values = [column.get(r) for r in records]
         if not column.per_seed:
@@ -242,12 +257,19 @@ def paper_row(spec: TableSpec, published: dict) -> dict:
     unknown = set(published["values"]) - names
     if unknown:
         raise ValueError(f"paper row {published['method']!r} of {spec.name} names unknown columns {sorted(unknown)}")
-    row = {"method": published["method"], "variant": "", "source": PAPER}
+    row = {"method": published["method"], "variant": "", "source": PAPER, "block": published.get("block", "clip"),
+           "paper_variant": published.get("variant", "")}
+    values = dict(published["values"])
+    if "params_M" in published:
+        values["Params_M"] = published["params_M"]
     for column in spec.columns:
-        row[column.name] = float(published["values"].get(column.name, math.nan))
+        row[column.name] = float(values.get(column.name, math.nan))
         row[f"{column.name}_std"] = math.nan
     row.update({"n_seeds": math.nan, "seeds": "", "n_test_questions": math.nan, "dataset": "MUSIC-AVQA",
-                "weights": "pretrained", "experiment": "", "reference": published["reference"]})
+                "weights": "pretrained", "experiment": "", "reference": source_label(published)})
+    if spec.compare:
+        diff = paper_diff(spec.name, published)
+        row["All_diff"] = math.nan if diff is None else diff
     return row
 
 
@@ -268,12 +290,16 @@ def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
 
 
 def compare_with_full(rows: list[dict], full: str | None) -> None:
-    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with the full model's row."""
+    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with the full model's row, and the paper's
+    difference of the published row it reproduces (same variant and block) beside it."""
     reference = next((r for r in rows if r["variant"] == full and r["source"] == THIS_RUN), None)
+    published = {(r["paper_variant"], r["block"]): r["All_diff"] for r in rows if r["source"] == PAPER}
     for row in rows:
-        row.update(dict.fromkeys(SPREAD_COLUMNS[:2], math.nan), beyond_spread="")
+        paper_value = row.get("All_diff", math.nan) if row["source"] == PAPER else math.nan
+        row.update(All_diff=paper_value, All_pooled_std=math.nan, beyond_spread="", paper_All_diff=math.nan)
         if row["source"] != THIS_RUN:
             continue
+        row["paper_All_diff"] = published.get((row["variant"], row["block"]), math.nan)
         if reference is None:
             row["beyond_spread"] = f"n/a (no row of the full model {full!r})"
         elif row is reference:
@@ -297,8 +323,8 @@ def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = T
     multi_seed = bool((table.loc[table["source"] == THIS_RUN, "n_seeds"] > 1).any())
     stds = [f"{c.name}_std" for c in spec.columns if c.per_seed] if multi_seed else []
     spread = list(SPREAD_COLUMNS) if spec.compare else []
-    table = table[["method", "variant", "source", *values, *stds, *spread, *PROVENANCE]]
-    numeric = values + stds + spread[:2]
+    table = table[["method", "variant", "source", "block", *values, *stds, *spread, *PROVENANCE]]
+    numeric = values + stds + [c for c in spread if c != "beyond_spread"]
     table[numeric] = table[numeric].astype(float).round(spec.decimals)
     table["n_seeds"] = table["n_seeds"].astype("Int64")
     table["n_test_questions"] = table["n_test_questions"].astype("Int64")
@@ -318,15 +344,16 @@ def _signed(value, decimals: int) -> str:
 
 
 def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
-    spread = ["Δ All vs full", "Beyond seed spread"] if spec.compare else []
-    headers = ["Method", "Source", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
+    spread = ["Δ All vs full", "Beyond seed spread", "Δ All (paper)"] if spec.compare else []
+    headers = ["Method", "Source", "Block", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
                "Dataset", "Weights"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for _, row in table.iterrows():
-        cells = [str(row["method"]), str(row["source"])]
+        cells = [str(row["method"]), str(row["source"]), str(row["block"])]
         cells += [_cell(row[c.name], row.get(f"{c.name}_std"), spec.decimals) for c in spec.columns]
         if spec.compare:
-            cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–")]
+            cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–"),
+                      _signed(row["paper_All_diff"], spec.decimals)]
         cells += ["–" if pd.isna(row["n_seeds"]) else f"{row['n_seeds']} ({row['seeds']})",
                   "–" if pd.isna(row["n_test_questions"]) else str(row["n_test_questions"]),
                   str(row["dataset"]), str(row["weights"])]
@@ -343,10 +370,12 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
                      f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
                      f"(s_p = sqrt(((n1-1) s1² + (n2-1) s2²) / (n1+n2-2))), \"no\" otherwise, \"n/a (1 seed)\" "
                      f"when either row has one seed. A rule of thumb against seed-to-seed variation, not a "
-                     f"significance test.")
+                     f"significance test. Δ All (paper): the published difference to the paper's full model of "
+                     f"the row this variant reproduces; on a paper row, Δ All vs full is the paper's own.")
     references = table.loc[table["source"] == PAPER, ["method", "reference"]]
     if len(references):
-        lines += ["", "Published rows (only cells found in the cited source; – = not available):"]
+        lines += ["", "Published rows (only cells read in the cited source; – = not published or not trusted, "
+                  "see avqa/reporting/published_results.yaml):"]
         lines += [f"- {m}: {r}" for m, r in references.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 

@@ -118,21 +118,26 @@ def write_outputs(run_dir: str | Path, predictions: pd.DataFrame, metrics: dict)
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
 
-def load_weights(model: torch.nn.Module, checkpoint: str | Path) -> torch.nn.Module:
-    """Load a checkpoint's "model" state (best.pt, model_best.pt) into `model`; returns the model."""
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
-    return model
+def load_weights(model: torch.nn.Module, checkpoint: str | Path) -> dict:
+    """Load a checkpoint's "model" state (best.pt, model_best.pt) into `model`; returns the checkpoint's other
+    entries (epoch, run_config, inputs, ...)."""
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    model.load_state_dict(saved.pop("model"))
+    return saved
 
 
 def load_best_model(run_dir: str | Path, device: torch.device | None = None) -> tuple[torch.nn.Module, dict]:
-    """The run's best-on-val model (DIR/model_best.pt, built from DIR/run_config.json) and its run config."""
+    """The run's best-on-val model (DIR/model_best.pt, built from DIR/run_config.json) and its run spec, with
+    the input fingerprint the model was trained on as "inputs"."""
     run_dir = Path(run_dir)
     best = run_dir / "model_best.pt"
     if not best.exists():
         raise FileNotFoundError(f"{run_dir}: no model_best.pt (train the run first)")
     spec = load_run_config(run_dir / "run_config.json")
     device = resolve_device(spec["device"]) if device is None else device
-    return load_weights(build(spec), best).to(device), spec
+    model = build(spec)
+    saved = load_weights(model, best)
+    return model.to(device), dict(spec, inputs=saved.get("inputs"))
 
 
 def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, precision: str
@@ -163,6 +168,7 @@ def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
     model, spec = load_best_model(run_dir)
     device = next(model.parameters()).device
     predictions, metrics = evaluate_on_test(model, spec, device, spec["precision"][device.type])
+    metrics["inputs"] = spec["inputs"]
     write_outputs(run_dir, predictions, metrics)
     return metrics
 

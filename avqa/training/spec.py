@@ -25,6 +25,11 @@ import jsonschema
 import torch
 
 from avqa.data.dataset import AVQADataset
+from avqa.errors import UserError
+
+
+class RunSpecError(UserError, ValueError):
+    """A run spec that breaks the schema or is not valid JSON."""
 
 _SPLIT_PATHS = {"type": "object", "required": ["train", "val", "test"],
                 "properties": {s: {"type": "string", "minLength": 1} for s in ("train", "val", "test")}}
@@ -64,7 +69,9 @@ RUN_CONFIG_SCHEMA = {
     },
 }
 # Keys that may change between a killed run and its resumption without changing the result.
-RESUME_IGNORES = ("num_workers", "threads")
+# Keys that do not change what a run computes: a checkpoint written under other values of these is the same run
+# (renaming a table row, moving to another device or thread count, loading from RAM or disk must not retrain).
+IDENTITY_IGNORES = ("label", "device", "num_workers", "threads", "in_memory", "memory_budget_gb")
 
 
 def check_run_config(spec: dict, source: str = "run config") -> dict:
@@ -72,7 +79,7 @@ def check_run_config(spec: dict, source: str = "run config") -> dict:
         jsonschema.validate(spec, RUN_CONFIG_SCHEMA)
     except jsonschema.ValidationError as err:
         where = "/".join(map(str, err.absolute_path)) or "(top level)"
-        raise ValueError(f"{source}: {where}: {err.message}") from None
+        raise RunSpecError(f"{source}: {where}: {err.message}") from None
     return spec
 
 
@@ -81,7 +88,7 @@ def load_run_config(path: str | Path) -> dict:
     try:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+        raise RunSpecError(f"{path}: not valid JSON ({err})") from None
     return check_run_config(spec, str(path))
 
 
@@ -90,6 +97,11 @@ def build(spec: dict) -> torch.nn.Module:
     from avqa.models import build_model  # the registry imports each model's module on demand
 
     return build_model(spec["model"], **spec["model_options"])
+
+
+def run_identity(spec: dict) -> dict:
+    """What makes two run specs the same run: every key but IDENTITY_IGNORES."""
+    return {k: v for k, v in spec.items() if k not in IDENTITY_IGNORES}
 
 
 def split_dataset(spec: dict, split: str, in_memory: str | bool | None = None) -> AVQADataset:

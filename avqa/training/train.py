@@ -9,9 +9,13 @@ scaler, RNG states, epoch, best, log) and checkpoints/best.pt; train_log.csv (ep
 term, train_accuracy, val_accuracy, seconds); at the end model_best.pt, predictions.csv and metrics.json on the
 test split (avqa.training.evaluate), each written atomically, metrics.json last: its presence means the run is done.
 
-Resume: if checkpoints/last.pt exists and was written for the same run config (ignoring num_workers and
-threads), training continues after its epoch with the saved RNG states. Batches depend only on (seed, epoch),
-so a killed and resumed run ends with the same weights and metrics as an uninterrupted one.
+Resume: checkpoints/last.pt is resumed only if it is the same run: the same run spec (avqa.training.spec.
+run_identity: labels, device, threads and the like aside) AND the same input contents (avqa.digest: the
+annotation files' bytes, the pooled and question stores' content digests, recorded in every checkpoint and in
+metrics.json). Otherwise the log says why and training starts from scratch, so a changed input (another
+synthetic seed, T, the annotations) is never answered with the old model. A resumed run continues after its
+epoch with the saved RNG states; batches depend only on (seed, epoch), so a killed and resumed run ends with the
+same weights and metrics as an uninterrupted one.
 Determinism: random, numpy and torch are seeded from `seed`; torch.use_deterministic_algorithms(warn_only=True).
 """
 from __future__ import annotations
@@ -36,7 +40,8 @@ from avqa.atomic import atomic_path, write_text_atomic
 from avqa.data.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
 from avqa.runtime import autocast, resolve_device, to_device
 from avqa.training.evaluate import evaluate_on_test, load_weights, predict, write_outputs
-from avqa.training.spec import RESUME_IGNORES, build, check_run_config, load_run_config, split_dataset
+from avqa.digest import changed_keys, inputs_fingerprint
+from avqa.training.spec import RunSpecError, build, check_run_config, load_run_config, run_identity, split_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +68,17 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _resume_key(spec: dict) -> dict:
-    return {k: v for k, v in spec.items() if k not in RESUME_IGNORES}
+def stale_reason(ckpt: dict, spec: dict, inputs: dict[str, str]) -> str | None:
+    """Why a checkpoint is not this run (None: it is): another run spec or other input contents."""
+    spec_changes = changed_keys(run_identity(ckpt.get("run_config", {})), run_identity(spec))
+    if spec_changes:
+        return f"it was written for another run spec (changed: {', '.join(spec_changes)})"
+    if "inputs" not in ckpt:
+        return "it records no fingerprint of its inputs"
+    input_changes = changed_keys(ckpt["inputs"], inputs)
+    if input_changes:
+        return f"its inputs have changed since (content of {', '.join(input_changes)})"
+    return None
 
 
 def save_atomic(obj, path: Path) -> None:
@@ -142,13 +156,15 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
     state = {"epoch": 0, "best_val": -math.inf, "best_epoch": None, "log": []}
 
     last, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    inputs = inputs_fingerprint(spec["annotations"], spec["pooled"], spec["questions"])
     if last.exists():
         # On CPU first: the RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        if _resume_key(ckpt["run_config"]) != _resume_key(spec):
-            logger.warning("%s was written for another run config; training from scratch", last)
-        elif not best_path.exists():
-            logger.warning("%s has no %s beside it; training from scratch", last, best_path.name)
+        reason = stale_reason(ckpt, spec, inputs) or (None if best_path.exists() else f"no {best_path.name}")
+        if reason:
+            logger.warning("not resuming from %s: %s; training from scratch", last, reason)
+            for stale in (last, best_path):
+                stale.unlink(missing_ok=True)
         else:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -183,19 +199,19 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
         if val_acc > state["best_val"]:
             state["best_val"], state["best_epoch"] = val_acc, epoch + 1
             save_atomic({"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": val_acc,
-                         "run_config": spec}, best_path)
+                         "run_config": spec, "inputs": inputs}, best_path)
         scheduler.step()
         state["epoch"] = epoch + 1
         save_atomic({**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng_state(),
-                     "run_config": spec}, last)
+                     "run_config": spec, "inputs": inputs}, last)
         write_log(out / "train_log.csv", state["log"])
         logger.info("epoch %d: loss %.4f train %.2f%% val %.2f%% (%.1f s)", epoch + 1, row["loss"],
                     row["train_accuracy"], val_acc, row["seconds"])
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
     data.clear()  # release the train/val features (possibly held in RAM) before the test split is loaded
-    return finish(spec, out, model, best_path, state, device, precision)
+    return finish(spec, out, model, best_path, state, device, precision, inputs)
 
 
 def fit_inputs(model: torch.nn.Module, train: AVQADataset, max_videos: int) -> None:
@@ -213,7 +229,7 @@ def write_log(path: Path, rows: list[dict]) -> None:
         pd.DataFrame(rows).to_csv(tmp, index=False)
 
 
-def finish(spec, out: Path, model, best_path: Path, state: dict, device, precision) -> dict:
+def finish(spec, out: Path, model, best_path: Path, state: dict, device, precision, inputs: dict) -> dict:
     """model_best.pt, train_log.csv, then predictions.csv and metrics.json of the best model on test."""
     with atomic_path(out / "model_best.pt") as tmp:
         shutil.copyfile(best_path, tmp)
@@ -221,7 +237,7 @@ def finish(spec, out: Path, model, best_path: Path, state: dict, device, precisi
     load_weights(model, best_path)
     predictions, metrics = evaluate_on_test(model, spec, device, precision)
     metrics.update({"best_epoch": state["best_epoch"], "best_val_accuracy": state["best_val"],
-                    "epochs": spec["epochs"]})
+                    "epochs": spec["epochs"], "inputs": inputs})
     write_outputs(out, predictions, metrics)
     o = metrics["overall"]
     logger.info("%s seed %d: test accuracy %.2f%% (%d/%d), best epoch %s", spec["variant"], spec["seed"],
@@ -236,7 +252,7 @@ def _cli(args: argparse.Namespace) -> None:
         try:
             spec = check_run_config(json.loads(args.run_config_json), "--run-config-json")
         except json.JSONDecodeError as err:
-            raise ValueError(f"--run-config-json: not valid JSON ({err})") from None
+            raise RunSpecError(f"--run-config-json: not valid JSON ({err})") from None
     metrics = train_run(spec, args.out)
     o = metrics["overall"]
     print(f"{args.out}: test accuracy {o['accuracy']:.2f}% ({o['correct']}/{o['count']})")

@@ -15,16 +15,20 @@ checkpoint shards:
     params:
         videos_dir=W.videos_dir(config),
         per_shard=config["features"]["videos_per_shard"],
+        max_missing=config["features"].get("max_missing_fraction", 0.05),
     log:
         P.log("shards"),
     shell:
         "python -m avqa shards --annotations {input.annotations:q} --videos-dir {params.videos_dir:q} "
-        "--videos-per-shard {params.per_shard} --out {output:q} > {log:q} 2>&1"
+        "--videos-per-shard {params.per_shard} --max-missing-fraction {params.max_missing} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule extract:
     input:
-        shards=P.shards(),
+        # ancient: a rewritten shards.json never reruns a shard; a shard's name is a digest of its videos, so
+        # changed videos make a new shard (avqa/features/shards.py)
+        shards=ancient(P.shards()),
         videos=synthetic_videos,
     output:
         store=directory(P.features()),

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from avqa.errors import UserError
+
 DOWNLOAD_TIMEOUT_S = 15      # a machine without internet must fail quickly, not after long retries
 HOW_TO_SUPPLY = (
     "Download the weights elsewhere and point the config at the local files, e.g.\n"
@@ -23,7 +25,7 @@ HOW_TO_SUPPLY = (
 )
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were requested but could not be obtained (e.g. no internet)."""
 
 

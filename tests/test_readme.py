@@ -1,0 +1,94 @@
+"""Every `snakemake` command of the README runs as written: each is dry-run (-n appended) here, so the docs
+cannot rot. They run in a copy of the workflow whose MUSIC-AVQA overlay paths lead to the real annotation files
+(../shared/data/music_avqa; val stands in for the train split, which is not shipped); no videos are needed for a
+dry run. A `--report FILE` command needs finished outputs, so its dry run leaves `--report FILE` out (the same
+DAG); the end-to-end test builds a report for real (tests/test_pipeline_e2e.py).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SHARED = ROOT.parent / "shared/data/music_avqa"
+FENCE = re.compile(r"^\s*```[a-z]*\s*$")
+INLINE = re.compile(r"`(snakemake [^`]+)`")
+
+
+def readme_commands(text: str) -> list[str]:
+    """The snakemake command lines of the README: in fenced code blocks, and inline code spans that are one."""
+    commands, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        if fenced and line.strip().startswith("snakemake"):
+            commands.append(line.strip())
+        elif not fenced:
+            commands += INLINE.findall(line)
+    return list(dict.fromkeys(commands))
+
+
+def dry_run_args(command: str) -> list[str]:
+    """The command's arguments (shell words, comments dropped) for a dry run: -n appended, --report dropped."""
+    words = shlex.split(command, comments=True)
+    assert words[0] == "snakemake", command
+    args = words[1:]
+    if "--report" in args:
+        at = args.index("--report")
+        del args[at:at + 2]
+    return [*args, "-n"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A copy of what the commands read, with the overlay's annotation paths leading to the real files."""
+    work = tmp_path_factory.mktemp("readme")
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, work / name)
+    shutil.copytree(ROOT / "workflow", work / "workflow")
+    shutil.copytree(ROOT / "tests/data", work / "tests/data")
+    annotations = work / "data/MUSIC-AVQA/json_update"
+    annotations.mkdir(parents=True)
+    for split, source in (("train", "avqa-val.json"), ("val", "avqa-val.json"), ("test", "avqa-test.json")):
+        (annotations / f"avqa-{split}.json").symlink_to(SHARED / source)
+    return work
+
+
+def run(workdir: Path, args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True,
+                          text=True, timeout=600)
+
+
+COMMANDS = readme_commands(README.read_text())
+
+
+def test_the_readme_has_its_commands():
+    assert len(COMMANDS) >= 10
+    assert "snakemake --cores 2 results/table1.csv" in COMMANDS
+    assert any("--workflow-profile workflow/profiles/slurm" in c for c in COMMANDS)
+    assert any("--configfile workflow/configs/music_avqa.yaml" in c for c in COMMANDS)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="the real MUSIC-AVQA annotations (../shared) are not present")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_dry_runs(workdir, command):
+    proc = run(workdir, dry_run_args(command))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{command}\n{out[-3000:]}"
+    assert "This was a dry-run" in out or "Nothing to be done" in out, out[-2000:]
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="the real MUSIC-AVQA annotations (../shared) are not present")
+def test_a_target_after_configfile_is_the_error_this_guards_against(workdir):
+    """`--configfile` takes every following word: the old README line read its target as a YAML file."""
+    proc = run(workdir, ["--cores", "8", "--configfile", "workflow/configs/music_avqa.yaml", "results/table1.csv",
+                         "-n"])
+    assert proc.returncode != 0 and "results/table1.csv" in proc.stdout + proc.stderr
