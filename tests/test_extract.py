@@ -142,7 +142,7 @@ def test_vggish_store_layout(vggish_out):
 def test_each_video_is_stored_or_failed_with_a_reason(shard, clip_out, vggish_out, encoder, absent, stage,
                                                       reason):
     group, failures = clip_out if encoder == "clip_rn50" else vggish_out
-    _, ids = _shard(shard)
+    _, _, ids = _shard(shard)
     stored = store.read_strings(group, "video_id")
     assert sorted(stored + failures["video_id"].tolist()) == ids  # each exactly once
     why = dict(zip(failures["video_id"], failures["reason"]))
