@@ -2,6 +2,8 @@
 # Rules are thin: inputs, outputs, params, resources, log; the work is `python -m avqa <command>`.
 from snakemake.utils import min_version, validate
 
+import shlex
+
 from avqa import workflow as W
 
 min_version("9.0")
@@ -22,9 +24,10 @@ wildcard_constraints:
     split="train|val|test",
     encoder="|".join(W.ENCODERS),
     shard=r"shard-[0-9a-f]+",
-    method="avg|stride",
+    method=W.pooled_key_pattern(),
     seed=r"\d+",
     experiment=W.experiment_pattern(config),
+    variant=r"[A-Za-z0-9_.-]+",
     table=r"table\d+",
 
 

@@ -17,10 +17,13 @@ from avqa.errors import UserError, one_line
 COMMANDS = {
     "synthesize": "avqa.data.synthetic",
     "annotations": "avqa.data.annotations",
+    "words": "avqa.data.words",
+    "instruments": "avqa.data.instruments",
     "shards": "avqa.features.shards",
     "extract": "avqa.features.extract",
     "failures": "avqa.features.extract",
     "questions": "avqa.features.questions",
+    "questions-vit": "avqa.features.questions",
     "pool": "avqa.features.pooling",
     "train": "avqa.training.train",
     "evaluate": "avqa.training.evaluate",

@@ -78,11 +78,15 @@ def store_digest(path: str | os.PathLike) -> str:
     return compute_store_digest(group)
 
 
-def inputs_fingerprint(annotations: dict[str, str], pooled: dict[str, str], questions: str) -> dict[str, str]:
-    """The content identity of a training run's inputs: {"annotations/train": digest, ..., "questions": digest}."""
+def inputs_fingerprint(annotations: dict[str, str], pooled: dict[str, str], questions: str,
+                       files: dict[str, str] | None = None, stores: dict[str, str] | None = None) -> dict[str, str]:
+    """The content identity of a training run's inputs: {"annotations/train": digest, ..., "questions": digest,
+    and one entry per other input file or store (name -> path)}."""
     found = {f"annotations/{split}": file_digest(path) for split, path in sorted(annotations.items())}
     found.update({f"pooled/{split}": store_digest(path) for split, path in sorted(pooled.items())})
     found["questions"] = store_digest(questions)
+    found.update({name: file_digest(path) for name, path in sorted((files or {}).items())})
+    found.update({name: store_digest(path) for name, path in sorted((stores or {}).items())})
     return found
 
 

@@ -6,10 +6,13 @@ a method given Snakemake wildcards ("{split}") returns the pattern, so the rules
 
     {root}/synthetic/                          the generated dataset (dataset: synthetic)
     {root}/annotations/{split}.parquet         one row per question
+    {root}/annotations/words.json              the train split's question-word vocabulary
+    {root}/annotations/instruments.parquet     per-video instrument labels
     {root}/features/shards.json                the extraction shards
     {root}/features/{encoder}/{shard}.zarr     per-second features of one shard
     {root}/features/failures/{shard}.{encoder}.tsv, {root}/features/failures.tsv
-    {root}/features/questions.zarr             question text features
+    {root}/features/questions.zarr             question text features (CLIP-RN50)
+    {root}/features/questions_clip_vit.zarr    CLIP ViT text features of the questions and their prompts
     {root}/pooled/{method}/{split}.zarr        T1 -> T pooled training features
     {root}/runs/{experiment}/{variant}/seed{seed}/   one training run (metrics.json, model_best.pt, ...)
     {root}/{table}.csv, {root}/{table}.md      the results tables
@@ -43,6 +46,14 @@ class Layout:
     def annotations(self, split: str = "{split}") -> str:
         return self._("annotations", f"{split}.parquet")
 
+    def words(self) -> str:
+        """The train split's question-word vocabulary (AVST's question input)."""
+        return self._("annotations", "words.json")
+
+    def instruments(self) -> str:
+        """Per-video instrument labels (SaSR-Net's source labels)."""
+        return self._("annotations", "instruments.parquet")
+
     def shards(self) -> str:
         return self._("features", "shards.json")
 
@@ -57,6 +68,10 @@ class Layout:
 
     def questions(self) -> str:
         return self._("features", "questions.zarr")
+
+    def questions_vit(self) -> str:
+        """CLIP ViT text embeddings of every question and of its declarative prompt (TSPM)."""
+        return self._("features", "questions_clip_vit.zarr")
 
     def pooled(self, method: str = "{method}", split: str = "{split}") -> str:
         return self._("pooled", method, f"{split}.zarr")

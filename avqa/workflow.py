@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from avqa.errors import UserError
-from avqa.features.layout import ENCODERS
+from avqa.features.layout import BLOCK, ENCODERS, LAYOUT, VISUAL_ENCODERS
 from avqa.paths import Layout
 
 __all__ = ["ENCODERS", "SPLITS", "Layout"]  # the Snakefile's wildcards and paths come from here too
@@ -35,8 +35,11 @@ def check_config(config: dict) -> None:
     T1, T = config["features"]["T1"], config["preprocess"]["T"]
     if T1 % T:
         raise ConfigError(f"config: features.T1 ({T1}) must be a multiple of preprocess.T ({T})")
+    unknown_blocks = sorted(set(config.get("blocks", DEFAULT_BLOCKS)) - set(BLOCK.values()))
+    if unknown_blocks:
+        raise ConfigError(f"config: blocks names unknown encoder blocks {unknown_blocks}; known: {sorted(set(BLOCK.values()))}")
     for table in config["tables"]:
-        variants = table_variants(config, table)
+        variants = _table(config, table)["listed"]
         unknown = [v for v in variants if v not in config["variants"]]
         if unknown:
             raise ConfigError(f"config: tables.{table} names unknown variants {unknown}; "
@@ -101,6 +104,14 @@ def annotation_json(config: dict, split: str) -> str:
     return config["music_avqa"]["annotations"][split]
 
 
+def instrument_source(config: dict) -> str:
+    """What the per-video instrument labels come from: the synthetic scenes, or MUSIC-AVQA's train annotations
+    (the annotation stage's parquet: its release and duplicate handling apply)."""
+    if config["dataset"] == "synthetic":
+        return f"{synthetic_dir(config)}/scenes.json"
+    return Layout.of(config).annotations("train")
+
+
 def videos_dir(config: dict) -> str:
     if config["dataset"] == "synthetic":
         return f"{synthetic_dir(config)}/videos"
@@ -108,10 +119,15 @@ def videos_dir(config: dict) -> str:
 
 
 def encoder_weights(config: dict, encoder: str) -> str:
-    """random | pretrained | a checkpoint path, for one encoder ('clip_rn50' reads the `clip` entry)."""
+    """random | pretrained | a checkpoint path, for one encoder (the `clip` entry serves clip_rn50 and its text
+    tower; `resnet18`, `vggish` their own). A mapping without the encoder's entry is an error naming it."""
     weights = config["weights"]
     if isinstance(weights, dict):
-        return weights["clip" if encoder == "clip_rn50" else "vggish"]
+        key = {"clip_rn50": "clip", "questions": "clip"}.get(encoder, encoder)
+        if key not in weights:
+            raise ConfigError(f"config: weights has no entry {key!r} for the {encoder} features; give one "
+                              f"(random | pretrained | a checkpoint path)")
+        return weights[key]
     return weights
 
 
@@ -128,6 +144,9 @@ def extract_args(config: dict, encoder: str) -> str:
         args.append(f"--bn3-gamma {config['weights_bn3_gamma']}")
     if feats["channels_last"]:
         args.append("--channels-last")
+    if encoder == "clip_vit":
+        vit = clip_vit_config(config)
+        args.append(f"--backbone {q(vit['backbone'])} --n-tokens {vit['n_tokens']}")
     return " ".join(args)
 
 
@@ -136,12 +155,61 @@ def questions_args(config: dict) -> str:
             f"--device {config['device']} --batch {config['features']['text_batch']}")
 
 
+def questions_vit_args(config: dict) -> str:
+    """The `python -m avqa questions-vit` arguments: the CLIP ViT of the frame features, on questions and prompts."""
+    return (f"--backbone {q(clip_vit_config(config)['backbone'])} --weights {q(encoder_weights(config, 'clip_vit'))} "
+            f"--weights-seed {config['weights_seed']} --device {config['device']} "
+            f"--batch {config['features']['text_batch']}")
+
+
+def clip_vit_config(config: dict) -> dict:
+    """features.clip_vit: the ViT backbone and the merged tokens per frame (defaults ViT-B-32, 14)."""
+    return {"backbone": "ViT-B-32", "n_tokens": 14, **config["features"].get("clip_vit", {})}
+
 def shard_names(shards_json: str | Path) -> list[str]:
     return sorted(json.loads(Path(shards_json).read_text())["shards"])
 
 
+# --- pooled features: a pooling method and a visual encoder ------------------------------------------------------
+POOLINGS = ("avg", "stride", "none")
+DEFAULT_BLOCKS = ("clip",)
+DEFAULT_VISUAL = "clip_rn50"
+
+
+def pooled_key(pooling: str, visual: str = DEFAULT_VISUAL) -> str:
+    """The {method} of results/pooled/{method}/{split}.zarr: the pooling, suffixed by a visual encoder other than
+    CLIP-RN50 (`avg`, `stride` keep their paths; `avg-resnet18`, `none-clip_vit`)."""
+    return pooling if visual == DEFAULT_VISUAL else f"{pooling}-{visual}"
+
+
+def parse_pooled_key(key: str) -> tuple[str, str]:
+    """(pooling, visual encoder) of a pooled store's {method}."""
+    pooling, _, visual = key.partition("-")
+    return pooling, visual or DEFAULT_VISUAL
+
+
+def pooled_key_pattern() -> str:
+    """The {method} wildcard: a pooling, optionally -{visual encoder}."""
+    others = "|".join(v for v in VISUAL_ENCODERS if v != DEFAULT_VISUAL)
+    return f"({'|'.join(POOLINGS)})(-({others}))?"
+
+
+def pooled_T(config: dict, key: str) -> int:
+    """Segments after pooling: preprocess.T, or every second (features.T1) for pooling `none`."""
+    return config["features"]["T1"] if parse_pooled_key(key)[0] == "none" else config["preprocess"]["T"]
+
+
+def visual_stores(key: str) -> tuple[str, str | None]:
+    """The encoder stores a pooled store reads for its visual arrays: (visual, tokens or None)."""
+    visual = parse_pooled_key(key)[1]
+    tokens = f"{visual}_tokens"
+    return visual, (tokens if tokens in ENCODERS else None)
+
+
 def variant_pooling(config: dict, variant: str) -> str:
-    return config["variants"][variant].get("pooling", "avg")
+    """The pooled store's {method} of a variant: its pooling and its visual encoder."""
+    entry = config["variants"][variant]
+    return pooled_key(entry.get("pooling", "avg"), entry.get("visual", DEFAULT_VISUAL))
 
 
 def run_dir(config: dict, variant: str, seed: int | str) -> str:
@@ -157,20 +225,24 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
     """Everything one training run needs: the variant's model and options, the training setup, the inputs."""
     paths = Layout.of(config)
     spec = dict(config["variants"][variant])
+    pretrain = spec.pop("pretrain", None)
     pooling = spec.pop("pooling", "avg")
+    visual = spec.pop("visual", DEFAULT_VISUAL)
     label = spec.pop("label")
     model = spec.pop("model")
     modalities = spec.pop("modalities", ["audio", "visual"])
-    train = config["train"]
+    train = {**config["train"], **spec.pop("train", {})}      # a variant may override the training recipe
+    options = {**visual_options(config, model, visual), **spec}
     return {
         "experiment": config["experiment"],
         "variant": variant,
         "label": label,
         "seed": int(seed),
         "model": model,
-        "model_options": spec,
+        "model_options": options,
         "modalities": list(modalities),
         "pooling": pooling,
+        "visual_encoder": visual,
         "epochs": train["epochs"],
         "batch_size": train["batch_size"],
         "lr": train["lr"],
@@ -184,9 +256,66 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
         "dataset": config["dataset"],
         "weights": config["weights"],
         "annotations": {s: paths.annotations(s) for s in SPLITS},
-        "pooled": {s: paths.pooled(pooling, s) for s in SPLITS},
+        "pooled": {s: paths.pooled(pooled_key(pooling, visual), s) for s in SPLITS},
         "questions": paths.questions(),
+        **extra_inputs(config, model),
+        **({"init_from": pretrain_model(config, variant, seed)} if pretrain else {}),
     }
+
+
+# --- pre-training (AVST's audio-visual grounding before QA) -------------------------------------------------------
+def pretrain_dir(config: dict, variant: str, seed: int | str) -> str:
+    return f"{run_dir(config, variant, seed)}/pretrain"
+
+
+def pretrain_model(config: dict, variant: str, seed: int | str) -> str:
+    """The pre-trained weights a variant's QA run starts from (its init_from)."""
+    return f"{pretrain_dir(config, variant, seed)}/model_best.pt"
+
+
+def pretrain_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
+    """The run spec of a variant's pre-training: the same model and inputs with the pre-training objective
+    (`pretrain: {objective, epochs, lr}` of the variant), kept at its last epoch (its val QA accuracy means
+    nothing), no init_from of its own."""
+    entry = config["variants"][variant].get("pretrain")
+    if not entry:
+        raise ConfigError(f"config: variant {variant!r} has no pretrain entry")
+    spec = run_config(config, variant, seed)
+    spec.pop("init_from")
+    spec["variant"] = f"{variant}/pretrain"
+    spec["model_options"] = {**spec["model_options"], "objective": entry.get("objective", "grounding")}
+    spec.update({k: entry[k] for k in ("epochs", "lr") if k in entry}, best_on="last_epoch")
+    return spec
+
+
+def needs_pretrain(config: dict, variant: str) -> bool:
+    return bool(config["variants"][variant].get("pretrain"))
+
+def visual_options(config: dict, model: str, visual: str) -> dict[str, Any]:
+    """The model options that follow from the visual encoder (its channels), for the options the model has."""
+    if visual == DEFAULT_VISUAL:
+        return {}
+    from avqa.models import valid_options
+
+    if visual == "clip_vit":
+        from avqa.features.encoders.clip_vit import clip_vit_dims
+
+        vit = clip_vit_config(config)
+        dims = clip_vit_dims(vit["backbone"], vit["n_tokens"])
+        options = {"frame_dim": dims["embedding"][0], "token_dim": dims["tokens"][1], "n_tokens": vit["n_tokens"],
+                   "text_dim": dims["embedding"][0]}
+    else:
+        options = {"visual_dim": LAYOUT[visual].shape[-1]}
+    return {k: v for k, v in options.items() if k in valid_options(model)}
+
+
+def extra_inputs(config: dict, model: str) -> dict[str, str]:
+    """The run-spec paths of the inputs `model` reads beyond the batch contract (avqa.models.EXTRA_INPUTS)."""
+    from avqa.models import EXTRA_INPUTS
+
+    paths = Layout.of(config)
+    where = {"words": paths.words(), "instruments": paths.instruments(), "clip_texts": paths.questions_vit()}
+    return {name: where[name] for name in EXTRA_INPUTS.get(model, ())}
 
 
 # --- experiments: tables, their runs, the report ---------------------------------------------------------------
@@ -202,12 +331,32 @@ def _table(config: dict, table: str) -> dict:
     entry = config["tables"][table]
     if isinstance(entry, list):
         entry = {"variants": entry}
-    return {"variants": list(entry["variants"]), "seeds": list(entry.get("seeds", config["seeds"])),
-            "labels": dict(entry.get("labels") or {})}
+    listed = list(entry["variants"])
+    shown = [v for v in listed if v not in config["variants"] or variant_block(config, v) in
+             config.get("blocks", DEFAULT_BLOCKS)]
+    labels = dict(entry.get("labels") or {})
+    return {"variants": shown, "listed": listed, "seeds": list(entry.get("seeds", config["seeds"])),
+            "labels": {v: text for v, text in labels.items() if v in shown or v not in listed}}
 
 
 def table_variants(config: dict, table: str) -> list[str]:
+    """The variants a table reports: those it lists whose encoder block is one of the config's `blocks`."""
     return _table(config, table)["variants"]
+
+
+def variant_block(config: dict, variant: str) -> str:
+    """A variant's encoder block (clip | resnet18), from its visual encoder."""
+    return BLOCK[config["variants"][variant].get("visual", DEFAULT_VISUAL)]
+
+
+def full_models(config: dict, table: str) -> list[str]:
+    """The full model of each block a table shows: `full_model`, and the variants of the table that differ from
+    it only in their visual encoder (and label): an ablation row is compared with its own block's full model."""
+    full = full_model(config)
+    base = {k: v for k, v in config["variants"][full].items() if k not in ("label", "visual")}
+    twins = [v for v in table_variants(config, table) if v != full and
+             {k: x for k, x in config["variants"][v].items() if k not in ("label", "visual")} == base]
+    return [full, *twins]
 
 
 def table_seeds(config: dict, table: str) -> list[int]:
@@ -232,7 +381,8 @@ def label_args(config: dict, table: str) -> str:
 
 def table_args(config: dict, table: str) -> str:
     """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model."""
-    args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table), f"--full {q(full_model(config))}"]
+    args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
+            *(f"--full {q(v)}" for v in full_models(config, table))]
     return " ".join(a for a in args if a)
 
 

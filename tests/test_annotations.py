@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from avqa.data.annotations import COLUMNS, AnnotationError, fill_template, load_annotations, register
+from avqa.data import annotations
+from avqa.data.annotations import (ASSIGNED_ID_BASE, ASSIGNED_ID_SPAN, COLUMNS, AnnotationError,
+                                   assigned_question_id, fill_template, load_annotations, register)
 from avqa.data.vocab import ANSWER_TO_IDX, ANSWERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
@@ -171,3 +173,145 @@ def test_cli_writes_the_parquet(tmp_path, caplog, drop):
     assert table.loc[0, "templ_values"] == '["piano", "cello"]'
     assert "'A-Comp': 2" in caplog.text and "'V-Loc': 1" in caplog.text
     assert sorted(p.name for p in out.parent.iterdir()) == ["test.parquet"]  # no temporary left behind
+
+
+# --- MUSIC-AVQA v2.0 (release v2) -------------------------------------------------------------------------------
+TEMPLATE = "Is the <Object> louder than the <Object>?"
+
+
+def v2_record(video_id: str, without=("question_id",), **overrides) -> dict:
+    """A v2.0-style record: question_id (and optionally question_deleted) left out, keys in another order."""
+    base = record(video_id=video_id, **overrides)
+    shuffled = {k: base[k] for k in ("video_id", "question_content", "templ_values", "anser", "type",
+                                     "question_deleted", "question_id")}
+    return {k: v for k, v in shuffled.items() if k not in without}
+
+
+def assigned(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["question_id"] >= ASSIGNED_ID_BASE]
+
+
+def ids_by_video(frame: pd.DataFrame) -> dict[str, int]:
+    return dict(zip(frame["video_id"], frame["question_id"]))
+
+
+def test_v2_ids_follow_the_content_rule_and_never_collide_with_given_ids(tmp_path):
+    # A naive counter would give the id-less records 2 and 3 (max so far + 1) or 0 and 1: all are given ids here.
+    records = [record(question_id=1), v2_record("-8aY3Z_#02"), record(question_id=2),
+               v2_record("xyz_flip", without=("question_id", "question_deleted"), anser="no"),
+               record(question_id=3), record(question_id=0)]
+    table = load_annotations(write(tmp_path, records), release="v2")
+    assert table["question_id"].is_unique and len(table) == 6
+    assert table["question_id"].tolist()[0::2] == [1, 2, 3]
+    assert table["question_id"].iloc[5] == 0
+    new = assigned(table)
+    assert new["video_id"].tolist() == ["-8aY3Z_#02", "xyz_flip"]
+    assert new["question_id"].between(ASSIGNED_ID_BASE, ASSIGNED_ID_BASE + ASSIGNED_ID_SPAN - 1).all()
+    assert new["question_id"].tolist() == [
+        assigned_question_id("-8aY3Z_#02", TEMPLATE, ["piano", "cello"], "yes", 0),
+        assigned_question_id("xyz_flip", TEMPLATE, ["piano", "cello"], "no", 0)]
+    # the rule is part of the data contract (ids land in predictions.csv): pin one value
+    assert new["question_id"].iloc[0] == 2847249588979435
+
+
+def test_v2_ids_depend_on_the_record_content_only(tmp_path):
+    flip, suffixed = v2_record("xyz_flip"), v2_record("-8aY3Z_#02", anser="no")
+    first = load_annotations(write(tmp_path, [record(question_id=1), flip, suffixed], "a.json"), release="v2")
+    again = load_annotations(write(tmp_path, [record(question_id=1), flip, suffixed], "b.json"), release="v2")
+    pd.testing.assert_frame_equal(first, again)
+    # other records inserted and the order changed (or the records moved to another split's file): same ids
+    other = load_annotations(write(tmp_path, [suffixed, record(question_id=7), v2_record("00000093", anser="no"),
+                                              flip], "avqa-train.json"), release="v2")
+    before, after = ids_by_video(assigned(first)), ids_by_video(assigned(other))
+    assert after["xyz_flip"] == before["xyz_flip"] and after["-8aY3Z_#02"] == before["-8aY3Z_#02"]
+    assert after["00000093"] not in set(first["question_id"])
+
+
+def test_v2_identical_records_stay_distinct_rows(tmp_path, caplog):
+    same = v2_record("abc_#02")
+    with caplog.at_level(logging.WARNING, logger="avqa.data.annotations"):
+        table = load_annotations(write(tmp_path, [same, record(question_id=4), same, same]), release="v2")
+    assert len(table) == 4 and table["question_id"].is_unique
+    assert assigned(table)["question_id"].tolist() == [
+        assigned_question_id("abc_#02", TEMPLATE, ["piano", "cello"], "yes", n) for n in range(3)]
+    assert "2 record(s) without question_id repeat an earlier one" in caplog.text
+
+
+def test_v2_hash_collisions_within_a_file_take_the_next_free_id(tmp_path, monkeypatch):
+    monkeypatch.setattr(annotations, "assigned_question_id", lambda *_: ASSIGNED_ID_BASE + ASSIGNED_ID_SPAN - 2)
+    records = [v2_record("a"), v2_record("b"), record(question_id=5), v2_record("c")]
+    table = load_annotations(write(tmp_path, records), release="v2")
+    top = ASSIGNED_ID_BASE + ASSIGNED_ID_SPAN
+    assert table["question_id"].tolist() == [top - 2, top - 1, 5, ASSIGNED_ID_BASE]  # wraps within the range
+
+
+def test_v2_rejects_a_given_id_in_the_assigned_range(tmp_path):
+    clash = assigned_question_id("xyz_flip", TEMPLATE, ["piano", "cello"], "yes", 0)
+    path = write(tmp_path, [v2_record("xyz_flip"), record(question_id=clash, video_id="00000001")])
+    with pytest.raises(AnnotationError, match=rf"record 1 \(question_id {clash}\): .*reserved for assigned ids"):
+        load_annotations(path, release="v2")
+    assert load_annotations(write(tmp_path, [record(question_id=clash)], "v1.json"))["question_id"].tolist() == [clash]
+
+
+def test_v2_question_deleted_defaults_to_0_and_deleted_records_are_dropped(tmp_path, caplog):
+    records = [v2_record("kept_flip", without=("question_id", "question_deleted")),
+               v2_record("gone_#02", question_deleted=1),
+               record(question_id=8, question_deleted=1),
+               {k: v for k, v in record(question_id=9).items() if k != "question_deleted"}]
+    with caplog.at_level(logging.WARNING, logger="avqa.data.annotations"):
+        table = load_annotations(write(tmp_path, records), release="v2")
+    assert table["video_id"].tolist() == ["kept_flip", "00000093"]
+    assert table["question_id"].iloc[1] == 9
+    assert "2 record(s) marked question_deleted dropped" in caplog.text
+
+
+def test_v2_keeps_video_ids_exactly_as_written(tmp_path):
+    names = ["-8aY3Z_#02", "xyz_flip", "-hNci03mKAE_#02_flip", "00000093", "esa00000446"]
+    table = load_annotations(write(tmp_path, [v2_record(n) for n in names]), release="v2")
+    assert table["video_id"].tolist() == names
+    path = write(tmp_path, [v2_record(93)])
+    with pytest.raises(AnnotationError, match=r"record 0 \(no question_id, video_id 93\): video_id 93 is not a "
+                                              r"non-empty string"):
+        load_annotations(path, release="v2")
+
+
+@pytest.mark.parametrize(("without", "missing"), [(("question_id",), "['question_id']"),
+                                                  (("question_id", "question_deleted"),
+                                                   "['question_id', 'question_deleted']")])
+def test_v1_rejects_records_without_question_id(tmp_path, without, missing):
+    path = write(tmp_path, [record(question_id=1), v2_record("xyz_flip", without=without)])
+    with pytest.raises(AnnotationError) as err:
+        load_annotations(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: record 1 (no question_id, video_id 'xyz_flip'): missing key(s) {missing}")
+    assert "--release v2" in message and "music_avqa.release: v2" in message
+
+
+def test_unknown_release_is_a_user_error(tmp_path):
+    with pytest.raises(AnnotationError, match=r"unknown MUSIC-AVQA release 'v3'.*\['v1', 'v2'\]"):
+        load_annotations(write(tmp_path, [record()]), release="v3")
+    with pytest.raises(SystemExit):
+        run_cli(["annotations", "--json", "x.json", "--split", "test", "--out", "x.parquet", "--release", "v3"])
+
+
+@needs_shared
+def test_v2_reads_json_update_unchanged(real_test):
+    pd.testing.assert_frame_equal(load_annotations(SHARED / "avqa-test.json", release="v2"), real_test)
+
+
+def test_cli_release_v2(tmp_path, caplog):
+    records = [record(question_id=1), v2_record("-8aY3Z_#02", anser="no"),
+               v2_record("xyz_flip", without=("question_id", "question_deleted"))]
+    path, out = write(tmp_path, records), tmp_path / "out/test.parquet"
+    argv = ["annotations", "--json", str(path), "--split", "test", "--out", str(out)]
+    with pytest.raises(AnnotationError, match="record 1 .*--release v2"):
+        run_cli(argv)  # v1 is the default
+    assert not out.exists()
+    with caplog.at_level(logging.INFO, logger="avqa.data.annotations"):
+        run_cli(argv + ["--release", "v2"])
+    table = pd.read_parquet(out)
+    assert table["video_id"].tolist() == ["00000093", "-8aY3Z_#02", "xyz_flip"]
+    assert table["question_id"].tolist() == [1, assigned_question_id("-8aY3Z_#02", TEMPLATE, ["piano", "cello"], "no"),
+                                             assigned_question_id("xyz_flip", TEMPLATE, ["piano", "cello"], "yes")]
+    assert pq.read_schema(out).field("question_id").type == pa.int64()
+    assert "release v2" in caplog.text and "2 record(s) without question_id given ids" in caplog.text

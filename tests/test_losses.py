@@ -1,4 +1,5 @@
-"""avqa.models.losses: Jensen-Shannon divergence (CMS loss), match loss L_s, L_qa, weighted total."""
+"""avqa.models.losses: Jensen-Shannon divergence (CMS loss, eqs. 10-12 and 17), match loss L_s (eq. 6), L_qa,
+the weighted total (sec. 4.1)."""
 import math
 
 import pytest
@@ -77,3 +78,11 @@ def test_total_loss_weights_terms():
     total, floats = losses.total_loss(terms, {"qa": 1.0, "cms": 1.0, "match": 0.5})
     assert total.item() == pytest.approx(2.0 + 0.5 + 0.3)
     assert floats == pytest.approx({"qa": 2.0, "cms": 0.5, "match": 0.6, "total": 2.8})
+
+
+def test_tass_net_weights_its_terms_as_the_paper():
+    """Sec. 4.1: L = L_qa + L_cms + lambda L_s with lambda = 0.5."""
+    from avqa.models import build_model
+
+    model = build_model("tass", d_model=16, heads=2, visual_dim=8, audio_dim=8, sentence_dim=8, token_dim=8)
+    assert model.loss_weights == {"qa": 1.0, "cms": 1.0, "match": 0.5}

@@ -73,7 +73,7 @@ def shards(tmp_path):
 
 
 def _pool_cli(root, ann, method, out, T_=T):
-    return main(["pool", "--clip", str(root / "clip/shard000.zarr"), str(root / "clip/shard001.zarr"),
+    return main(["pool", "--visual", str(root / "clip/shard000.zarr"), str(root / "clip/shard001.zarr"),
                  "--vggish", str(root / "vggish/shard000.zarr"), str(root / "vggish/shard001.zarr"),
                  "--annotations", str(ann), "--split", "test", "--T", str(T_), "--method", method,
                  "--out", str(out)])

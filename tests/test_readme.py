@@ -1,7 +1,7 @@
 """Every `snakemake` command of the README runs as written: each is dry-run (-n appended) here, so the docs
 cannot rot. They run in a copy of the workflow whose MUSIC-AVQA overlay paths lead to the real annotation files
-(../shared/data/music_avqa; val stands in for the train split, which is not shipped); no videos are needed for a
-dry run. A `--report FILE` command needs finished outputs, so its dry run leaves `--report FILE` out (the same
+(../shared/data/music_avqa; val stands in for the train split, which is not shipped, and the v1 files for v2.0's);
+no videos are needed for a dry run. A `--report FILE` command needs finished outputs, so its dry run leaves `--report FILE` out (the same
 DAG); the end-to-end test builds a report for real (tests/test_pipeline_e2e.py).
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -55,10 +56,14 @@ def workdir(tmp_path_factory) -> Path:
         shutil.copy(ROOT / name, work / name)
     shutil.copytree(ROOT / "workflow", work / "workflow")
     shutil.copytree(ROOT / "tests/data", work / "tests/data")
-    annotations = work / "data/MUSIC-AVQA/json_update"
-    annotations.mkdir(parents=True)
-    for split, source in (("train", "avqa-val.json"), ("val", "avqa-val.json"), ("test", "avqa-test.json")):
-        (annotations / f"avqa-{split}.json").symlink_to(SHARED / source)
+    # Every annotation file an overlay names leads to a real one (val standing in for train).
+    for overlay in (ROOT / "workflow/configs").glob("*.yaml"):
+        files = (yaml.safe_load(overlay.read_text()).get("music_avqa") or {}).get("annotations", {})
+        for split, path in files.items():
+            link = work / path
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(SHARED / ("avqa-test.json" if split == "test" else "avqa-val.json"))
     return work
 
 

@@ -28,7 +28,7 @@ def runs(tmp_path):
 
 def test_table1_columns_rows_and_seed_statistics(runs):
     table = build_table(TABLE1, group_runs([str(d) for d in runs["tass"] + runs["qonly"]]))
-    assert list(table.columns) == ["method", "variant", "source", "block", *TABLE1_COLUMNS,
+    assert list(table.columns) == ["method", "variant", "source", "block", *TABLE1_COLUMNS, "Params_M", "GFLOPs",
                                    *(f"{c}_std" for c in TABLE1_COLUMNS), "n_seeds", "seeds",
                                    "n_test_questions", "dataset", "weights", "experiment", "reference"]
     tass = table[table["variant"] == "tass"].iloc[0]
@@ -56,6 +56,10 @@ def test_published_rows_are_marked_and_hold_only_found_cells(runs):
     tass_paper = paper[paper["method"].str.startswith("TASS") & (paper["block"] == "clip")].iloc[0]
     assert tass_paper["All_Avg"] == 74.98 and tass_paper["A_Avg"] == 75.92
     assert set(paper["block"]) == {"clip", "resnet18"}
+    sasr = paper[paper["method"] == "SaSR-Net(ours)"].iloc[0]
+    assert (sasr["GFLOPs"], sasr["All_Avg"], sasr["A_Avg"]) == (2.11, 74.21, 73.56) and math.isnan(sasr["A_Count"])
+    tspm = paper[paper["method"] == "TSPM"].iloc[0]
+    assert (tspm["All_Avg"], tspm["Params_M"], tspm["GFLOPs"]) == (76.79, 6.22, 1.42)
     assert "_std" not in "".join(table.columns)                  # one seed only: no std columns
     assert build_table(TABLE1, [VariantRuns("qonly", None, runs["qonly"])], with_paper=False)["source"].eq(
         THIS_RUN).all()
@@ -66,7 +70,7 @@ def test_markdown_twin(runs):
     md = to_markdown(TABLE1, table)
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| Method"))
-    assert header.count("|") == len(TABLE1_COLUMNS) + 8
+    assert header.count("|") == len(TABLE1_COLUMNS) + 10                  # + Params (M), GFLOPs
     assert "A Count" in header and "All Avg" in header and "Block" in header
     assert "| TASS-Net | this run | clip | 62.50 ± 17.68 |" in md
     assert "| Question-only | this run | clip | 25.00 |" in md
@@ -218,3 +222,18 @@ def test_cli_full_and_labels_for_an_ablation_table(ablation_runs, tmp_path, caps
     assert csv["method"].tolist() == ["gap", "add (ours)"]
     assert csv["beyond_spread"].tolist() == ["no", "reference"]  # -12.5 vs 2 x 12.5
     assert out.with_suffix(".md").read_text().startswith("# Table 4")
+
+
+def test_table1_measures_each_models_parameters_and_gflops_at_its_input_shapes(tmp_path):
+    from avqa.models.cost import model_cost
+    from training_fixtures import make_dataset
+
+    paths = make_dataset(tmp_path / "data")                 # pooled stores of T = 2 segments of 7x7x2048 maps
+    runs = [make_run(tmp_path / "runs", "tass", 0, 3, model="tass", model_options={}, **paths),
+            make_run(tmp_path / "runs", "qonly", 0, 1, label="Question-only", model="qonly", model_options={},
+                     pooled={"test": str(tmp_path / "absent.zarr")})]
+    table = build_table(TABLE1, group_runs([str(d) for d in runs]), with_paper=False).set_index("variant")
+    expected = model_cost("tass", {}, {"T": 2, "map": (7, 7, 2048)})
+    assert table.loc["tass", "Params_M"] == round(expected["params"] / 1e6, 2)
+    assert table.loc["tass", "GFLOPs"] == round(expected["gflops"], 2) > 0
+    assert table.loc["qonly", "Params_M"] > 0 and math.isnan(table.loc["qonly", "GFLOPs"])   # no store: not measured

@@ -99,7 +99,8 @@ def test_cross_field_checks_of_the_experiment_grid(config):
 
 def test_tables_as_lists_or_objects_with_their_own_seeds_and_labels(config):
     config["seeds"] = [0, 1, 2]
-    assert W.table_variants(config, "table1") == config["tables"]["table1"]
+    clip_block = [v for v in config["tables"]["table1"] if not v.endswith("_resnet18")]
+    assert W.table_variants(config, "table1") == clip_block                   # blocks: [clip] by default
     assert W.table_seeds(config, "table1") == [0, 1, 2] and W.table_labels(config, "table1") == {}
     assert W.table_seeds(config, "table2") == config["tables"]["table2"]["seeds"]
     assert W.table_labels(config, "table4") == {"tass": "add (ours)"}
@@ -109,6 +110,38 @@ def test_tables_as_lists_or_objects_with_their_own_seeds_and_labels(config):
     assert "--label 'tass=single-stream (ours)'" in args and args.endswith("--full tass")
     with pytest.raises(W.ConfigError, match="no table 'table9'"):
         W.table_runs(config, "table9")
+
+
+def test_encoder_blocks_switch_the_resnet18_rows_and_each_block_has_its_full_model(config):
+    config["blocks"] = ["clip", "resnet18"]
+    assert W.table_variants(config, "table1") == config["tables"]["table1"]
+    assert W.table_variants(config, "table3") == ["tass_stride", "tass", "tass_stride_resnet18", "tass_resnet18"]
+    assert W.full_models(config, "table3") == ["tass", "tass_resnet18"]
+    assert "--full tass --full tass_resnet18" in W.table_args(config, "table3")
+    spec = W.run_config(config, "tass_stride_resnet18", 0)
+    assert spec["visual_encoder"] == "resnet18" and spec["model_options"]["visual_dim"] == 512
+    assert spec["pooled"]["train"] == P.pooled("stride-resnet18", "train")
+    assert W.parse_pooled_key("stride-resnet18") == ("stride", "resnet18") and W.pooled_key("avg") == "avg"
+    config["blocks"] = ["clip", "vgg"]
+    with pytest.raises(W.ConfigError, match=r"unknown encoder blocks \['vgg'\]"):
+        W.check_config(config)
+
+
+def test_the_peers_run_specs_name_their_extra_inputs(config):
+    avst = W.run_config(config, "avst", 0)
+    assert avst["words"] == P.words() and avst["init_from"] == W.pretrain_model(config, "avst", 0)
+    pretrain = W.pretrain_config(config, "avst", 0)
+    assert pretrain["model_options"]["objective"] == "grounding" and "init_from" not in pretrain
+    assert pretrain["best_on"] == "last_epoch" and pretrain["epochs"] == config["variants"]["avst"]["pretrain"]["epochs"]
+    assert W.run_config(config, "sasr", 0)["instruments"] == P.instruments()
+    tspm = W.run_config(config, "tspm", 0)
+    assert tspm["clip_texts"] == P.questions_vit() and tspm["pooled"]["test"] == P.pooled("none-clip_vit", "test")
+    assert tspm["model_options"] == {"frame_dim": 512, "token_dim": 768, "n_tokens": 14, "text_dim": 512}
+    assert W.pooled_T(config, "none-clip_vit") == config["features"]["T1"]
+    assert "words" not in W.run_config(config, "tass", 0)
+    config["variants"]["sasr"]["train"] = {"lr": 1e-4, "epochs": 80}     # a variant's own recipe
+    sasr = W.run_config(config, "sasr", 0)
+    assert (sasr["lr"], sasr["epochs"], sasr["batch_size"]) == (1e-4, 80, config["train"]["batch_size"])
 
 
 def test_every_ablation_of_the_paper_is_a_variant_and_the_full_model_is_shared(config):
@@ -168,7 +201,7 @@ def test_run_config_and_table_runs(config):
     assert spec["pooled"]["train"] == P.pooled("avg", "train")
     assert spec["epochs"] == config["train"]["epochs"] and spec["label"] == "TASS-Net w/o audio input"
     runs = W.table_runs(config, "table1")
-    assert len(runs) == len(config["tables"]["table1"]) * 2 == len(set(runs))
+    assert len(runs) == len(W.table_variants(config, "table1")) * 2 == len(set(runs))
     assert P.run("synthetic", "tass", 1) in runs
 
 
@@ -197,7 +230,8 @@ def test_dry_run_expands_the_ablation_grid_and_shares_runs(tmp_path, config):
     # table2 and table7 share the full model and the w/o L_cms single stream: 6 + 2 new variants, not 6 + 4.
     assert _train_jobs(tmp_path, P.table("table2"), P.table("table7")) == 8 * n_seeds
     # table1 (seed 0 only) and table3 share tass seed 0.
-    assert _train_jobs(tmp_path, P.table("table1"), P.table("table3")) == 4 + 2 * n_seeds - 1
+    n_table1 = len(W.table_variants(config, "table1"))
+    assert _train_jobs(tmp_path, P.table("table1"), P.table("table3")) == n_table1 + 2 * n_seeds - 1
     unique = {run for table in config["tables"] for run in W.table_runs(config, table)}
     assert _train_jobs(tmp_path, "all") == len(unique)
 

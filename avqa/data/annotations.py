@@ -13,10 +13,29 @@ non-zero flag was withdrawn by the dataset authors and is dropped with a warning
 Duplicates: the original release repeats some question_ids with different answers (55 in its test file). Such an
 id cannot be scored, so it is an error unless `drop_conflicting_duplicates` (config
 `music_avqa.drop_conflicting_duplicates: true`) drops all its records. Exact repeats keep their first record.
+
+Releases (`release`, config `music_avqa.release`, CLI `--release`):
+- "v1" (default): the original release and json_update; every record must carry all 7 keys.
+- "v2": MUSIC-AVQA v2.0 (Liu et al., WACV 2024), whose balanced files leave `question_id`, or both
+  `question_id` and `question_deleted`, out of some records (and order the keys freely). A missing
+  question_deleted means 0. `video_id` must be a JSON string and is kept exactly as written: YouTube ids may
+  start with '-' and carry `_#02`-style suffixes or `_flip` (a mirrored copy), all part of the file name.
+  A record without question_id gets an assigned id (`assigned_question_id`):
+      ASSIGNED_ID_BASE + sha256(key)[:8 bytes, big-endian] mod ASSIGNED_ID_SPAN,
+      key = compact JSON of [video_id, question_content as written, templ_values as a list, anser, occurrence]
+  where `occurrence` counts the earlier non-deleted records of the same file without question_id and with the
+  same first four fields (0 for the first), so identical records stay distinct rows as in the published
+  counts. The id depends only on the record's content: the same file always gives the same ids, and inserting,
+  removing or reordering other records (or moving it to another split's file) does not change it. The range
+  [10^15, 9*10^15) is disjoint from the given ids (MUSIC-AVQA's are below 10^5; with v2 a given id >= 10^15 is
+  an error, so no file can hold one) and below 2^53 (exact as a float too). Within a file a hash collision
+  moves the later record to the next free id in the range; across files two different records share an id
+  with probability about n^2 / 1.6e16 (2.5e-8 for n = 20,000 id-less records).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import re
@@ -32,6 +51,10 @@ from avqa.errors import UserError
 logger = logging.getLogger(__name__)
 
 KEYS = ("video_id", "question_id", "type", "question_content", "templ_values", "question_deleted", "anser")
+RELEASES = ("v1", "v2")
+V2_OPTIONAL_KEYS = ("question_id", "question_deleted")  # v2.0 leaves them out of some records
+ASSIGNED_ID_BASE = 10**15  # assigned ids: [BASE, BASE + SPAN), far above any given MUSIC-AVQA id (< 10^5)
+ASSIGNED_ID_SPAN = 8 * 10**15  # BASE + SPAN = 9e15 < 2^53
 COLUMNS = ("question_id", "video_id", "group", "type", "type_key", "question", "answer", "answer_idx",
            "template", "templ_values")
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
@@ -78,13 +101,47 @@ def _question_id(raw) -> int:
     return int(raw)
 
 
-def parse_record(record: dict) -> dict:
-    """One record -> one row (raises ValueError saying what is wrong; the caller adds file and record)."""
+def _check_release(release: str) -> None:
+    if release not in RELEASES:
+        raise AnnotationError(f"unknown MUSIC-AVQA release {release!r}: expected one of {list(RELEASES)} "
+                              f"(config music_avqa.release, CLI --release)")
+
+
+def _missing_keys(record: dict, release: str) -> list[str]:
+    required = KEYS if release == "v1" else tuple(k for k in KEYS if k not in V2_OPTIONAL_KEYS)
+    return [k for k in required if k not in record]
+
+
+def _given_id(record: dict, release: str) -> int | None:
+    """The record's question_id, None when a v2 record has none."""
+    if "question_id" not in record:
+        return None
+    qid = _question_id(record["question_id"])
+    if release == "v2" and qid >= ASSIGNED_ID_BASE:
+        raise ValueError(f"question_id {qid} lies in the range reserved for assigned ids "
+                         f"(>= {ASSIGNED_ID_BASE}); given ids must be smaller")
+    return qid
+
+
+def parse_record(record: dict, release: str = "v1") -> dict:
+    """One record -> one row (raises ValueError saying what is wrong; the caller adds file and record).
+
+    With release "v2" a record may lack question_id (the row's question_id is then None, for
+    `load_annotations` to assign) and question_deleted, and video_id must be a string.
+    """
+    _check_release(release)
     if not isinstance(record, dict):
         raise ValueError(f"expected an object, got {type(record).__name__}")
-    missing = [k for k in KEYS if k not in record]
+    missing = _missing_keys(record, release)
     if missing:
-        raise ValueError(f"missing key(s) {missing}")
+        hint = ""
+        if release == "v1" and set(missing) <= set(V2_OPTIONAL_KEYS):
+            hint = (" (MUSIC-AVQA v2.0 files leave question_id / question_deleted out of some records: read them "
+                    "with release v2, i.e. music_avqa.release: v2 or --release v2)")
+        raise ValueError(f"missing key(s) {missing}{hint}")
+    if release == "v2" and not (isinstance(record["video_id"], str) and record["video_id"]):
+        # a JSON number would lose the leading zeros of the file name ("00000093" vs 93)
+        raise ValueError(f"video_id {record['video_id']!r} is not a non-empty string")
     group_type = _json_list(record["type"], "type")
     if len(group_type) != 2 or tuple(group_type) not in TYPE_KEY:
         raise ValueError(f"type {record['type']!r} is not one of the 9 (group, type) pairs "
@@ -96,7 +153,7 @@ def parse_record(record: dict) -> dict:
         raise ValueError(f"answer {answer!r} is not in the 42-answer vocabulary")
     group, qtype = group_type
     return {
-        "question_id": _question_id(record["question_id"]),
+        "question_id": _given_id(record, release),
         "video_id": str(record["video_id"]),
         "group": group,
         "type": qtype,
@@ -108,6 +165,51 @@ def parse_record(record: dict) -> dict:
         "templ_values": record["templ_values"] if isinstance(record["templ_values"], str)
         else json.dumps(values),
     }
+
+
+def assigned_question_id(video_id: str, template: str, templ_values: list[str], answer: str,
+                         occurrence: int = 0) -> int:
+    """The v2 id of a record without question_id, before collision probing (rule: module docstring)."""
+    key = json.dumps([video_id, template, list(templ_values), answer, occurrence], ensure_ascii=False,
+                     separators=(",", ":"))
+    digest = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+    return ASSIGNED_ID_BASE + digest % ASSIGNED_ID_SPAN
+
+
+def _assign_question_ids(rows: list[dict], path: Path) -> None:
+    """Fill in the question_id of every row that has none, in file order (rule: module docstring)."""
+    occurrences: dict[tuple, int] = defaultdict(int)
+    taken: set[int] = set()
+    assigned = repeats = 0
+    for row in rows:
+        if row["question_id"] is not None:
+            continue
+        values = json.loads(row["templ_values"])
+        content = (row["video_id"], row["template"], tuple(values), row["answer"])
+        occurrence = occurrences[content]
+        occurrences[content] += 1
+        repeats += occurrence > 0
+        qid = assigned_question_id(row["video_id"], row["template"], values, row["answer"], occurrence)
+        while qid in taken:  # given ids lie below the range, so only an earlier assigned id can collide
+            qid = ASSIGNED_ID_BASE + (qid - ASSIGNED_ID_BASE + 1) % ASSIGNED_ID_SPAN
+        taken.add(qid)
+        row["question_id"] = qid
+        assigned += 1
+    if assigned:
+        logger.info("%s: %d record(s) without question_id given ids >= %d from their content", path, assigned,
+                    ASSIGNED_ID_BASE)
+    if repeats:
+        logger.warning("%s: %d record(s) without question_id repeat an earlier one (same video, question and "
+                       "answer); each is kept as its own question", path, repeats)
+
+
+def _where(record) -> str:
+    """How an error names a record besides its index."""
+    if not isinstance(record, dict):
+        return "question_id ?"
+    if "question_id" in record:
+        return f"question_id {record['question_id']}"
+    return f"no question_id, video_id {record.get('video_id', '?')!r}"
 
 
 def _resolve_duplicates(rows: list[dict], path: Path, drop_conflicting: bool) -> list[dict]:
@@ -135,35 +237,42 @@ def _resolve_duplicates(rows: list[dict], path: Path, drop_conflicting: bool) ->
     return list(kept.values())
 
 
-def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False) -> pd.DataFrame:
+def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False,
+                     release: str = "v1") -> pd.DataFrame:
     """A MUSIC-AVQA JSON file as a DataFrame with the columns of results/annotations/{split}.parquet.
 
+    release: "v1" (original / json_update, all 7 keys required) or "v2" (MUSIC-AVQA v2.0: missing question_id
+    assigned from the record's content, missing question_deleted = 0; see the module docstring).
     Raises AnnotationError naming the file, and the record (index, question_id) where one is at fault.
     """
+    _check_release(release)
     path = Path(path)
     rows = []
     deleted = 0
     for index, record in enumerate(_read_json(path)):
-        qid = record.get("question_id", "?") if isinstance(record, dict) else "?"
         try:
+            # a missing flag means 0: with v1 parse_record then reports the missing key
             if isinstance(record, dict) and record.get("question_deleted", 0) not in (0, "0"):
                 deleted += 1
                 continue
-            rows.append(parse_record(record))
+            rows.append(parse_record(record, release))
         except (ValueError, TypeError) as err:
-            raise AnnotationError(f"{path}: record {index} (question_id {qid}): {err}") from err
+            raise AnnotationError(f"{path}: record {index} ({_where(record)}): {err}") from err
     if deleted:
         logger.warning("%s: %d record(s) marked question_deleted dropped", path, deleted)
+    _assign_question_ids(rows, path)
     rows = _resolve_duplicates(rows, path, drop_conflicting_duplicates)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     return table.astype({"question_id": "int64", "answer_idx": "int64"})
 
 
 def _cli(args: argparse.Namespace) -> None:
-    table = load_annotations(args.json, drop_conflicting_duplicates=args.drop_conflicting_duplicates)
+    table = load_annotations(args.json, drop_conflicting_duplicates=args.drop_conflicting_duplicates,
+                             release=args.release)
     counts = table["type_key"].value_counts()
-    logger.info("%s (%s): %d questions, %d videos; per type: %s", args.json, args.split, len(table),
-                table["video_id"].nunique(), {k: int(counts.get(k, 0)) for _, _, k in QUESTION_TYPES})
+    logger.info("%s (%s, release %s): %d questions, %d videos; per type: %s", args.json, args.split,
+                args.release, len(table), table["video_id"].nunique(),
+                {k: int(counts.get(k, 0)) for _, _, k in QUESTION_TYPES})
     with atomic_path(args.out) as tmp:
         table.to_parquet(tmp, index=False)
 
@@ -175,4 +284,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output parquet")
     parser.add_argument("--drop-conflicting-duplicates", action="store_true",
                         help="drop question_ids that appear more than once with different answers")
+    parser.add_argument("--release", choices=RELEASES, default="v1",
+                        help="v1: original / json_update, every record has all 7 keys (default); v2: MUSIC-AVQA "
+                             "v2.0, records without question_id get ids from their content")
     parser.set_defaults(func=_cli)

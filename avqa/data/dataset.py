@@ -12,6 +12,13 @@ Questions whose video is not in the pooled store (failed feature extraction) are
 kept in `n_skipped_missing_video` for the metrics. A modality removed by the run's `modalities` is replaced by
 zeros of the right shape, so the architecture is unchanged.
 
+Extra inputs some models read, loaded only when given: `words` (a vocabulary JSON, avqa.data.words) adds
+"question_words" (B, Lw) int64 word ids of each question (AVST); `instruments` (avqa.data.instruments' parquet)
+adds "sources_audio" and "sources_visual" (U, 22) float32 multi-hot labels of each video (SaSR-Net);
+`clip_texts` (avqa.features.questions' questions-vit store) adds "question_clip" and "prompt" (B, D), the CLIP ViT
+text embeddings of each question and of its declarative prompt (TSPM). A pooled store with `visual_tokens`
+(CLIP ViT's merged patch tokens per frame) adds them as "visual_tokens" (U, T, N, D).
+
 Batches: `QuestionBatchSampler` shuffles per epoch from (seed, epoch) alone, so a resumed run sees the same
 batches. With questions_per_video = k > 1 the questions of each video are cut into groups of up to k and the
 shuffled groups are packed into batches, so a batch holds ~batch_size / k unique videos and the model projects
@@ -78,7 +85,8 @@ class AVQADataset:
 
     def __init__(self, annotations: str | Path, pooled: str | Path, questions: str | Path,
                  modalities: Sequence[str] = MODALITIES, in_memory: str | bool = "auto",
-                 memory_budget_gb: float = 4.0):
+                 memory_budget_gb: float = 4.0, words: str | Path | None = None,
+                 instruments: str | Path | None = None, clip_texts: str | Path | None = None):
         unknown = set(modalities) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}; known: {MODALITIES}")
@@ -105,8 +113,21 @@ class AVQADataset:
         self._visual_ram = None
         if "visual" in self.modalities and self._wants_ram(in_memory, memory_budget_gb):
             self._visual_ram = self._visual_array[:]
+        self._tokens_array = store["visual_tokens"] if "visual_tokens" in store else None
         audio = store["audio"][:].astype(np.float32, copy=False)
         self.audio = audio if "audio" in self.modalities else np.zeros_like(audio)
+        self.extra_questions: dict[str, np.ndarray] = {}     # per question row
+        self.extra_videos: dict[str, np.ndarray] = {}        # per video row
+        if words is not None:
+            self.extra_questions["question_words"] = question_word_ids(annotations, self.table, words)
+        if clip_texts is not None:
+            self.extra_questions.update(clip_text_features(clip_texts, self.table["question_id"]))
+        if instruments is not None:
+            from avqa.data.instruments import multi_hot, read_labels
+
+            audio_labels, visual_labels = multi_hot(read_labels(instruments), self.video_ids)
+            self.extra_videos.update(sources_audio=audio_labels.astype(np.float32),
+                                     sources_visual=visual_labels.astype(np.float32))
 
     # --- set-up -----------------------------------------------------------------------------------------------
     def _wants_ram(self, in_memory: str | bool, budget_gb: float) -> bool:
@@ -149,6 +170,12 @@ class AVQADataset:
             return self._visual_ram[rows]
         return self._visual_array.get_orthogonal_selection((rows,))
 
+    def read_tokens(self, rows: np.ndarray) -> np.ndarray:
+        """Per-frame tokens of the given sorted unique video rows (one orthogonal read; zeros without visual)."""
+        if "visual" not in self.modalities:
+            return np.zeros((len(rows), *self._tokens_array.shape[1:]), dtype=np.float32)
+        return self._tokens_array.get_orthogonal_selection((rows,))
+
     def input_stats(self, sources: Sequence[str] = ("visual", "audio", "sentence", "tokens"),
                     max_videos: int = 1000, chunk: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per-channel mean and std {source: (mean, std)} of this split's inputs (float64 sums, float32 out).
@@ -176,6 +203,18 @@ class AVQADataset:
             stats["sentence"] = _column_stats(self.sentence)
         if "tokens" in sources:
             stats["tokens"] = _column_stats(self.tokens[self.token_mask])
+        if "visual_tokens" in sources and self._tokens_array is not None:
+            n = len(self.video_ids)
+            rows = np.unique(np.linspace(0, n - 1, min(n, max_videos)).round().astype(np.int64))
+            channels = self._tokens_array.shape[-1]
+            total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
+            for start in range(0, len(rows), chunk):
+                x = self.read_tokens(rows[start:start + chunk]).reshape(-1, channels).astype(np.float64)
+                total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
+            stats["visual_tokens"] = _mean_std(total, total_sq, count)
+        for name in ("question_clip", "prompt"):
+            if name in sources and name in self.extra_questions:
+                stats[name] = _column_stats(self.extra_questions[name])
         return stats
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
@@ -184,6 +223,8 @@ class AVQADataset:
         videos, video_index = np.unique(self.video_row[idx], return_inverse=True)
         return {
             "visual": torch.from_numpy(np.ascontiguousarray(self.read_visual(videos))).float(),
+            **({"visual_tokens": torch.from_numpy(np.ascontiguousarray(self.read_tokens(videos))).float()}
+               if self._tokens_array is not None else {}),
             "audio": torch.from_numpy(self.audio[videos]),
             "video_index": torch.from_numpy(video_index.astype(np.int64)),
             "sentence": torch.from_numpy(self.sentence[idx]),
@@ -192,7 +233,27 @@ class AVQADataset:
             "target_mask": torch.from_numpy(self.target_mask[idx]),
             "answer": torch.from_numpy(self.table["answer_idx"].to_numpy(np.int64)[idx]),
             "question_id": torch.from_numpy(self.table["question_id"].to_numpy(np.int64)[idx]),
+            **{k: torch.from_numpy(v[idx]) for k, v in self.extra_questions.items()},
+            **{k: torch.from_numpy(v[videos]) for k, v in self.extra_videos.items()},
         }
+
+
+def clip_text_features(path: str | Path, question_ids: pd.Series) -> dict[str, np.ndarray]:
+    """The questions' CLIP ViT text embeddings, {"question_clip", "prompt"}: (N, D) float32 in table order."""
+    store = open_read(path)
+    _require(store, ("question_id", "question_clip", "prompt"), path)
+    rows = pd.Index(store["question_id"][:]).get_indexer(question_ids)
+    if (rows < 0).any():
+        raise ValueError(f"{path}: no text features for question_id {question_ids[rows < 0].tolist()[:5]}")
+    return {name: store[name][:][rows].astype(np.float32) for name in ("question_clip", "prompt")}
+
+
+def question_word_ids(annotations: str | Path, table: pd.DataFrame, words: str | Path) -> np.ndarray:
+    """(N, Lw) int64 word ids of the table's questions (their text read from the annotation parquet)."""
+    from avqa.data.words import encode_questions, read_vocabulary
+
+    text = pd.read_parquet(annotations, columns=["question_id", "question"]).set_index("question_id")["question"]
+    return encode_questions(text.loc[table["question_id"]].tolist(), read_vocabulary(words)).astype(np.int64)
 
 
 def _mean_std(total: np.ndarray, total_sq: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

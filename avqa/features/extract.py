@@ -14,6 +14,7 @@ provenance and per-video durations, n_seconds (real seconds), padded and cut fla
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from avqa.atomic import atomic_path
 from avqa.features import encoders
+from avqa.features.encoders.resnet18 import load_resnet18, resnet18_maps
 from avqa.features.extract_parts import (FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter, clean_reason,
                                          decode_loader)
 from avqa.features.layout import ENCODERS, LAYOUT
@@ -35,10 +37,17 @@ from avqa.runtime import autocast_dtype, resolve_device
 
 logger = logging.getLogger(__name__)
 
+# The encoders one extraction job runs (a frame encoder or VGGish); clip_vit writes two stores, clip_vit (the
+# frame embeddings) and clip_vit_tokens (the ToMe-merged patch tokens), from one forward pass.
+EXTRACTED = ("clip_rn50", "resnet18", "clip_vit", "vggish")
+# The key of each encoder in the config's `weights` mapping.
+WEIGHTS_KEY = {"clip_rn50": "clip", "resnet18": "resnet18", "clip_vit": "clip_vit", "vggish": "vggish"}
+
 
 @dataclass
 class EncoderRun:
-    """A loaded frozen encoder and how to run it: forward(inputs) -> (n, *item_shape) numpy features."""
+    """A loaded frozen encoder and how to run it: forward(inputs) -> (n, *item_shape) numpy features (a tuple,
+    one per output store, for an encoder with several: `outputs` names them with their per-second shapes)."""
 
     name: str
     model: torch.nn.Module
@@ -47,10 +56,21 @@ class EncoderRun:
     precision: str = "fp32"
     channels_last: bool = True
     provenance: dict | None = None
+    outputs: dict[str, tuple[int, ...]] | None = None     # store encoder name -> per-second shape
+    n_tokens: int = encoders.CLIP_VIT_N_TOKENS
 
-    def forward(self, inputs: torch.Tensor) -> np.ndarray:
+    def __post_init__(self):
+        if self.outputs is None:
+            self.outputs = {self.name: LAYOUT[self.name].shape}
+
+    def forward(self, inputs: torch.Tensor) -> np.ndarray | tuple[np.ndarray, ...]:
         if self.name == "clip_rn50":
             return encoders.clip_maps(self.model, inputs, self.precision, self.channels_last).numpy()
+        if self.name == "resnet18":
+            return resnet18_maps(self.model, inputs, self.precision, self.channels_last).numpy()
+        if self.name == "clip_vit":
+            embedding, tokens = encoders.clip_vit_frames(self.model, inputs, self.precision, self.n_tokens)
+            return embedding.numpy(), tokens.numpy()
         return encoders.vggish_emb(self.model, inputs, self.precision)
 
     def attrs(self) -> dict:
@@ -60,17 +80,28 @@ class EncoderRun:
 
 def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch_size: int = 20,
                  precision: str = "fp32", channels_last: bool = True,
-                 bn3_gamma: float = encoders.DEFAULT_BN3_GAMMA) -> EncoderRun:
+                 bn3_gamma: float = encoders.DEFAULT_BN3_GAMMA, backbone: str = encoders.CLIP_VIT_BACKBONE,
+                 n_tokens: int = encoders.CLIP_VIT_N_TOKENS) -> EncoderRun:
     torch_device = resolve_device(device)
     autocast_dtype(precision)  # validates the name early
     if name == "clip_rn50":
         model = encoders.load_clip(weights, seed, torch_device, bn3_gamma=bn3_gamma)
         provenance = {"weights": weights, "weights_seed": seed, "bn3_gamma": bn3_gamma}
+    elif name == "resnet18":
+        model = load_resnet18(weights, seed, torch_device)
+        provenance = {"weights": weights, "weights_seed": seed}
+    elif name == "clip_vit":
+        model = encoders.load_clip_vit(weights, seed, torch_device, backbone)
+        dims = encoders.clip_vit_dims(backbone, n_tokens)
+        provenance = {"weights": weights, "weights_seed": seed, "backbone": backbone, "n_tokens": n_tokens,
+                      "tome_schedule": dims["schedule"]}
+        return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance,
+                          {"clip_vit": dims["embedding"], "clip_vit_tokens": dims["tokens"]}, n_tokens)
     elif name == "vggish":
         model = encoders.load_vggish(weights, seed, torch_device)
         provenance = {"weights": weights, "weights_seed": seed}
     else:
-        raise ValueError(f"unknown encoder {name!r}: expected one of {ENCODERS}")
+        raise ValueError(f"unknown encoder {name!r}: expected one of {EXTRACTED}")
     return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance)
 
 
@@ -87,37 +118,44 @@ class Decoding:
 
 
 def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
-                   sample_rate: int = 16000, workers: int = 1) -> Decoding:
+                   sample_rate: int = 16000, workers: int = 1,
+                   backbone: str = encoders.CLIP_VIT_BACKBONE) -> Decoding:
     """Start the decode workers (they prefetch at once, e.g. while the model loads).
 
     In-process (workers=0) decoding runs between model batches, when the model's threads are idle: the video
     decoder then uses as many threads as the model (torch.get_num_threads()); a worker decodes on one.
     """
     threads = 1 if workers else torch.get_num_threads()
-    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads)
+    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads, backbone)
     return Decoding(encoder_name, list(video_ids), T1, fps, sample_rate, iter(decode_loader(dataset, workers)))
 
 
-def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path, failures_out: str | Path,
-                  desc: str = "shard") -> dict:
-    """Encode one shard's decoded videos; write the store and the failures TSV atomically.
-
-    Returns {"stored", "failed"}.
-    """
+def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | list[str | Path],
+                  failures_out: str | Path, desc: str = "shard") -> dict:
+    """Encode one shard's decoded videos; write the store (one per output of the encoder, `out` a list then) and
+    the failures TSV atomically. Returns {"stored", "failed"}."""
     if decoding.encoder != encoder.name:
         raise ValueError(f"decoding was started for {decoding.encoder!r}, not for the encoder {encoder.name!r}")
-    layout = LAYOUT[encoder.name]
+    outs = [out] if isinstance(out, (str, Path)) else list(out)
+    if len(outs) != len(encoder.outputs):
+        raise ValueError(f"{encoder.name} writes {len(encoder.outputs)} stores ({', '.join(encoder.outputs)}), "
+                         f"got {len(outs)} output paths")
     video_ids, T1 = decoding.video_ids, decoding.T1
     failures: list[tuple[str, str, str]] = []
-    with atomic_path(out) as store_tmp, atomic_path(failures_out) as failures_tmp, torch.inference_mode():
-        writer = ShardWriter(store_tmp, layout.array, layout.shape, layout.dtype, T1, capacity=len(video_ids))
+    with contextlib.ExitStack() as stack, torch.inference_mode():
+        temporaries = [stack.enter_context(atomic_path(o)) for o in outs]
+        failures_tmp = stack.enter_context(atomic_path(failures_out))
+        writers = [ShardWriter(tmp, LAYOUT[name].array, shape, LAYOUT[name].dtype, T1, capacity=len(video_ids))
+                   for tmp, (name, shape) in zip(temporaries, encoder.outputs.items())]
         batcher = Batcher(encoder.forward, encoder.batch_size)
         seconds_of = {}
         progress = tqdm(total=len(video_ids), desc=f"{encoder.name} {desc}", unit="video", disable=None)
 
         def store(done):
             for video_id, features in done:
-                writer.add(video_id, features, seconds_of.pop(video_id))
+                seconds = seconds_of.pop(video_id)
+                for writer, part in zip(writers, features if len(writers) > 1 else (features,)):
+                    writer.add(video_id, part, seconds)
                 progress.update()
 
         for item in decoding.items:
@@ -130,12 +168,13 @@ def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path, fail
             store(batcher.add(item.video_id, item.inputs))
         store(batcher.flush())
         progress.close()
-        writer.close({"T1": T1, "fps": decoding.fps, "sample_rate": decoding.sample_rate,
-                      "n_failed": len(failures), **encoder.attrs()})
+        for writer, name in zip(writers, encoder.outputs):
+            writer.close({"T1": T1, "fps": decoding.fps, "sample_rate": decoding.sample_rate,
+                          "n_failed": len(failures), **encoder.attrs(), "encoder": name})
         write_failures(failures_tmp, failures)
-    logger.info("%s %s: %d videos stored, %d failed -> %s", encoder.name, desc, len(writer.video_ids),
-                len(failures), out)
-    return {"stored": len(writer.video_ids), "failed": len(failures)}
+    logger.info("%s %s: %d videos stored, %d failed -> %s", encoder.name, desc, len(writers[0].video_ids),
+                len(failures), ", ".join(map(str, outs)))
+    return {"stored": len(writers[0].video_ids), "failed": len(failures)}
 
 
 def write_failures(path: str | Path, rows) -> None:
@@ -165,10 +204,15 @@ def merge_failures(paths: list[str | Path], out: str | Path) -> int:
 # --- CLI ---------------------------------------------------------------------------------------------------
 def register(subparsers) -> None:
     parser = subparsers.add_parser("extract", help="encode one shard of videos with CLIP-RN50 or VGGish")
-    parser.add_argument("--encoder", required=True, choices=ENCODERS)
+    parser.add_argument("--encoder", required=True, choices=EXTRACTED)
     parser.add_argument("--shards", required=True, help="shards.json (python -m avqa shards)")
     parser.add_argument("--shard", required=True, help="shard name, e.g. shard000")
     parser.add_argument("--out", required=True, help="the .zarr store to write")
+    parser.add_argument("--tokens-out", help="clip_vit: the store of its merged patch tokens (clip_vit_tokens)")
+    parser.add_argument("--backbone", default=encoders.CLIP_VIT_BACKBONE,
+                        help=f"clip_vit: the open_clip ViT ({', '.join(encoders.CLIP_VIT_BACKBONES)})")
+    parser.add_argument("--n-tokens", type=int, default=encoders.CLIP_VIT_N_TOKENS,
+                        help="clip_vit: patch tokens kept per frame after ToMe merging")
     parser.add_argument("--failures", required=True, help="the failures .tsv to write")
     parser.add_argument("--T1", type=int, required=True, help="seconds kept per video")
     parser.add_argument("--fps", type=int, default=1)
@@ -201,11 +245,15 @@ def _run_extract(args) -> None:
     on_cpu = device.type == "cpu"
     precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
     batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
-    weights = encoders.resolve_weights(args.weights, "clip" if args.encoder == "clip_rn50" else "vggish")
-    decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers)
+    weights = encoders.resolve_weights(args.weights, WEIGHTS_KEY[args.encoder])
+    decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
+                              args.backbone)
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
-                           args.channels_last, args.bn3_gamma)
-    result = extract_shard(encoder, decoding, args.out, args.failures, desc=args.shard)
+                           args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens)
+    if len(encoder.outputs) > 1 and not args.tokens_out:
+        raise SystemExit(f"extract: --encoder {args.encoder} also writes its tokens: give --tokens-out")
+    outs = [args.out, args.tokens_out] if len(encoder.outputs) > 1 else args.out
+    result = extract_shard(encoder, decoding, outs, args.failures, desc=args.shard)
     print(f"{args.shard} {args.encoder}: {result['stored']} stored, {result['failed']} failed")
 
 

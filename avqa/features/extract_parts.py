@@ -17,13 +17,20 @@ import numpy as np
 import torch
 
 from avqa.features import encoders, media
+from avqa.features.encoders.resnet18 import resnet18_transform
 from avqa.features.layout import ENCODERS
 from avqa.features.videos import AmbiguousVideoError, find_video
 from avqa.features.store import open_new, write_strings
 
 logger = logging.getLogger(__name__)
 
-DECODE_STAGE = {"clip_rn50": "decode_video", "vggish": "decode_audio"}
+DECODE_STAGE = {"clip_rn50": "decode_video", "resnet18": "decode_video", "clip_vit": "decode_video",
+                "vggish": "decode_audio"}
+# Frame encoders and their preprocessing of decoded frames (uint8 (N, H, W, 3) -> model input), built from the
+# CLIP ViT backbone name (the only encoder whose input size depends on an option).
+FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(),
+                    "resnet18": lambda backbone: resnet18_transform(),
+                    "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
 FAILURE_COLUMNS = ("video_id", "stage", "reason")
 
 
@@ -42,7 +49,7 @@ class DecodeDataset(torch.utils.data.Dataset):
     VGGish). Errors become failure Items so one broken file never stops the shard."""
 
     def __init__(self, video_ids: list[str], videos_dir: str | Path, encoder: str, T1: int, fps: int = 1,
-                 sample_rate: int = 16000, threads: int = 1):
+                 sample_rate: int = 16000, threads: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE):
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
         if fps != 1:
@@ -50,6 +57,7 @@ class DecodeDataset(torch.utils.data.Dataset):
         self.video_ids, self.videos_dir = list(video_ids), Path(videos_dir)
         self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
         self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
+        self.backbone = backbone
         self._transform = None
 
     def __len__(self) -> int:
@@ -58,8 +66,9 @@ class DecodeDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Item:
         video_id = self.video_ids[i]
         try:
-            # Any container; a missing one keeps the .mp4 name so decoding reports the missing file.
-            path = find_video(self.videos_dir, video_id) or self.videos_dir / f"{video_id}.mp4"
+            # Any container; a missing one keeps the .mp4 name so decoding reports the missing file. Absolute, so
+            # an id starting with '-' (v2.0's YouTube ids) is never read as a decoder option.
+            path = (find_video(self.videos_dir, video_id) or self.videos_dir / f"{video_id}.mp4").absolute()
         except AmbiguousVideoError as err:
             return Item(video_id, failure=("find_video", str(err)))
         try:
@@ -72,10 +81,10 @@ class DecodeDataset(torch.utils.data.Dataset):
         return Item(video_id, inputs, seconds)
 
     def _prepare(self, path: Path) -> tuple[torch.Tensor, media.Seconds]:
-        if self.encoder == "clip_rn50":
+        if self.encoder in FRAME_TRANSFORMS:
             decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads)
             if self._transform is None:
-                self._transform = encoders.clip_image_transform()
+                self._transform = FRAME_TRANSFORMS[self.encoder](self.backbone)
             return self._transform(decoded.data), decoded.seconds
         decoded = media.decode_audio(path, self.sample_rate, self.T1, pad=False)
         examples = encoders.vggish_examples(decoded.data, decoded.seconds.n_real)
@@ -96,18 +105,22 @@ def decode_loader(dataset: DecodeDataset, workers: int) -> torch.utils.data.Data
 
 class Batcher:
     """Packs the seconds of consecutive videos into model batches of `batch_size` (a batch may span several
-    short videos), and hands each video's outputs back, in order, once all its seconds went through."""
+    short videos), and hands each video's outputs back, in order, once all its seconds went through.
 
-    def __init__(self, forward: Callable[[torch.Tensor], np.ndarray], batch_size: int):
+    forward(inputs) returns one array (n, ...) or a tuple of them (an encoder with several outputs, e.g. CLIP ViT's
+    frame embeddings and merged tokens); each video's outputs come back in the same form.
+    """
+
+    def __init__(self, forward: Callable[[torch.Tensor], np.ndarray | tuple[np.ndarray, ...]], batch_size: int):
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         self.forward, self.batch_size = forward, batch_size
         self._queue: deque[tuple[str, torch.Tensor]] = deque()  # (video, inputs not yet encoded)
-        self._outputs: dict[str, list[np.ndarray]] = {}
+        self._outputs: dict[str, list[tuple[np.ndarray, ...]]] = {}
         self._needed: dict[str, int] = {}
         self._pending = 0
 
-    def add(self, video_id: str, inputs: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+    def add(self, video_id: str, inputs: torch.Tensor) -> list[tuple[str, np.ndarray | tuple[np.ndarray, ...]]]:
         if len(inputs) == 0:
             raise ValueError(f"video {video_id!r} has no inputs")
         self._queue.append((video_id, inputs))
@@ -118,13 +131,13 @@ class Batcher:
             done += self._run(self.batch_size)
         return done
 
-    def flush(self) -> list[tuple[str, np.ndarray]]:
+    def flush(self) -> list[tuple[str, np.ndarray | tuple[np.ndarray, ...]]]:
         done = []
         while self._pending:
             done += self._run(min(self._pending, self.batch_size))
         return done
 
-    def _run(self, n: int) -> list[tuple[str, np.ndarray]]:
+    def _run(self, n: int) -> list[tuple[str, np.ndarray | tuple[np.ndarray, ...]]]:
         parts, owners = [], []
         while n:
             video_id, inputs = self._queue[0]
@@ -137,14 +150,18 @@ class Batcher:
                 self._queue[0] = (video_id, inputs[take:])
             n -= take
         outputs = self.forward(torch.cat(parts))
-        self._pending -= len(outputs)
+        single = isinstance(outputs, np.ndarray)
+        outputs = (outputs,) if single else tuple(outputs)
+        self._pending -= len(outputs[0])
         done, start = [], 0
         for video_id, take in owners:
-            self._outputs[video_id].append(outputs[start:start + take])
+            self._outputs[video_id].append(tuple(o[start:start + take] for o in outputs))
             start += take
-            if sum(map(len, self._outputs[video_id])) == self._needed[video_id]:
+            if sum(len(part[0]) for part in self._outputs[video_id]) == self._needed[video_id]:
                 del self._needed[video_id]
-                done.append((video_id, np.concatenate(self._outputs.pop(video_id))))
+                parts_of_video = self._outputs.pop(video_id)
+                joined = tuple(np.concatenate(column) for column in zip(*parts_of_video))
+                done.append((video_id, joined[0] if single else joined))
         return done
 
 

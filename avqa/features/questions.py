@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avqa.features.encoders.clip_text import text_forward, tokenize
+
 logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("question_id", "question", "template", "templ_values")
@@ -63,33 +65,6 @@ def target_masks(ids, tokenizer, target_words: list[str | None]) -> np.ndarray:
 
 
 # --- encoding ----------------------------------------------------------------------------------------------
-def tokenize(tokenizer, texts: list[str], context_length: int | None = None):
-    """(N, L) int64 token ids cut to `context_length` (default: the longest question's token count)."""
-    ids = tokenizer(list(texts))  # (N, 77), 0 = padding
-    longest = int((ids != 0).sum(dim=1).max())
-    return ids[:, : context_length or longest]
-
-
-def text_forward(model, ids):
-    """CLIP's encode_text on a context of L <= 77 tokens: per-token ln_final outputs and the sentence embedding.
-
-    The text transformer is causal, so cutting the padding after the longest question changes nothing for the
-    real tokens (positional embedding and attention mask are cut to match).
-    """
-    import torch
-    from open_clip.transformer import text_global_pool
-
-    n_ctx = ids.shape[1]
-    cast_dtype = model.transformer.get_cast_dtype()
-    x = model.token_embedding(ids).to(cast_dtype) + model.positional_embedding[:n_ctx].to(cast_dtype)
-    x = model.transformer(x, attn_mask=model.attn_mask[:n_ctx, :n_ctx])
-    tokens = model.ln_final(x)
-    pooled = text_global_pool(tokens, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
-    projection = model.text_projection
-    sentence = projection(pooled) if isinstance(projection, torch.nn.Linear) else pooled @ projection
-    return tokens, sentence
-
-
 def encode_questions(model, tokenizer, texts: list[str], target_words: list[str | None], batch: int, device,
                      context_length: int | None = None) -> dict:
     """Question features: sentence (N, 1024) float32, tokens (N, L, 512) float16 (zero at padding),
@@ -194,6 +169,49 @@ def run(args) -> None:
     print(f"{args.out}: {n} questions, context length {n_ctx}, {n_targets} with a target word")
 
 
+def run_vit(args) -> None:
+    """`python -m avqa questions-vit`: TSPM's text inputs, the CLIP ViT text embedding of every question and of
+    its declarative prompt (avqa.data.prompts), each distinct text encoded once."""
+    import pandas as pd
+    import torch
+
+    from avqa.atomic import atomic_path
+    from avqa.data.prompts import prompts_for
+    from avqa.digest import record_digest
+    from avqa.features import encoders, store
+    from avqa.runtime import resolve_device
+
+    frames = []
+    for path in args.annotations:
+        frame = pd.read_parquet(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        frames.append(frame.loc[:, list(REQUIRED_COLUMNS)])
+    questions = pd.concat(frames, ignore_index=True).drop_duplicates("question_id")
+    questions = questions.sort_values("question_id", kind="stable").reset_index(drop=True)
+    prompts = prompts_for(questions.template, [json.loads(v) if v else [] for v in questions.templ_values])
+    device = resolve_device(args.device)
+    weights = encoders.resolve_weights(args.weights, "clip_vit")
+    model = encoders.load_clip_vit(weights, args.weights_seed, device, args.backbone)
+    tokenizer = encoders.clip_vit_tokenizer(args.backbone)
+    texts = pd.Series(questions.question.tolist() + prompts)
+    inverse, distinct = pd.factorize(texts)
+    logger.info("%d questions and prompts, %d distinct texts", len(texts), len(distinct))
+    sentence = encoders.clip_vit_text(model, tokenizer, list(distinct), args.batch)["sentence"][inverse]
+    n = len(questions)
+    with atomic_path(args.out) as tmp:
+        group = store.open_new(tmp)
+        group.create_array("question_id", data=questions.question_id.to_numpy(np.int64))
+        group.create_array("question_clip", data=sentence[:n].astype(np.float32))
+        group.create_array("prompt", data=sentence[n:].astype(np.float32))
+        group.attrs.update({"encoder": f"open_clip {args.backbone} text tower", "weights": weights,
+                            "weights_seed": args.weights_seed, "n_questions": n, "torch": torch.__version__,
+                            "annotations": [str(Path(p)) for p in args.annotations]})
+        record_digest(group)
+    print(f"{args.out}: {n} questions and their prompts, {len(distinct)} distinct texts ({args.backbone})")
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("questions", help="CLIP-RN50 text features of every question")
     parser.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
@@ -203,3 +221,14 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--batch", type=int, default=256, help="questions per forward pass")
     parser.set_defaults(func=run)
+
+    vit = subparsers.add_parser("questions-vit", help="CLIP ViT text features of every question and its "
+                                                      "declarative prompt (TSPM)")
+    vit.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
+    vit.add_argument("--out", required=True, help="output zarr store, e.g. results/features/questions_clip_vit.zarr")
+    vit.add_argument("--backbone", required=True, help="the open_clip ViT of the frame features (e.g. ViT-B-32)")
+    vit.add_argument("--weights", default="random", help="random | pretrained | path to a CLIP ViT checkpoint")
+    vit.add_argument("--weights-seed", type=int, default=0, help="seed of the random initialisation")
+    vit.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    vit.add_argument("--batch", type=int, default=256, help="texts per forward pass")
+    vit.set_defaults(func=run_vit)

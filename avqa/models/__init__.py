@@ -1,8 +1,12 @@
 """Model registry: build_model(name, **options) -> nn.Module following the model batch contract.
 
-Contract (notes/contracts.md): model(batch) -> dict with "logits" (B, 42) plus what the losses need;
-model.loss(batch, out) -> (total loss tensor, {term: float}). Registry names: "tass" (avqa.models.tass.TASSNet),
-"qonly" (avqa.models.qonly.QuestionOnly). Options are the model class's constructor keywords.
+The batch contract (built by avqa.data.dataset.AVQADataset): B questions over their U unique videos —
+"visual" (U, T, H, W, C) pooled maps, "audio" (U, T, 128), "video_index" (B,) each question's video row,
+"sentence" (B, 1024) and "tokens" (B, L, 512) + "token_mask" / "target_mask" (B, L) CLIP-RN50 text features,
+"answer" and "question_id" (B,); plus the EXTRA_INPUTS a model declares ("question_words", "sources_audio",
+"sources_visual", ...). model(batch) -> dict with "logits" (B, 42) plus what its losses need;
+model.loss(batch, out) -> (total loss tensor, {term: float}). Options are the model class's constructor keywords.
+A new model is a module in this package plus one REGISTRY line (and its EXTRA_INPUTS, if any).
 """
 from __future__ import annotations
 
@@ -15,6 +19,17 @@ from torch import nn
 REGISTRY = {
     "tass": "avqa.models.tass:TASSNet",
     "qonly": "avqa.models.qonly:QuestionOnly",
+    "avst": "avqa.models.avst:AVST",
+    "sasr": "avqa.models.sasr:SaSRNet",
+    "tspm": "avqa.models.tspm:TSPM",
+}
+# The inputs a model reads beyond the batch contract's, as run-spec keys (avqa.training.spec): "words" (the train
+# vocabulary: question_words), "instruments" (per-video source labels: sources_audio / sources_visual), "clip_texts"
+# (CLIP ViT text embeddings of the question and its declarative prompt: question_clip / prompt).
+EXTRA_INPUTS = {
+    "avst": ("words",),
+    "sasr": ("instruments",),
+    "tspm": ("clip_texts",),
 }
 # Options every model accepts and ignores: modalities are removed in the data pipeline (zeros), not the model.
 IGNORED_OPTIONS = ("modalities",)

@@ -1,11 +1,12 @@
 """Shared blocks of the AVQA models: input projections, TSG+, JTG, token orders and the answer head.
 
 Paper: Jiang & Yin, "CLIP-Powered TASS: Target-Aware Single-Stream Network for Audio-Visual Question Answering"
-(arXiv 2405.07451): TSG+ is section 3.2, JTG section 3.3, answer prediction and losses follow in section 3
-(see avqa.models.losses); the block structure follows their earlier TJSTG network (arXiv 2305.12397, code Bravo5542/TJSTG, net_tjstg/tsjt_net.py).
-Equation numbers: the paper's text could not be retrieved beyond its abstract here, so docstrings cite the
-sections and write each equation out; the formulas follow /work/shared/design.md (the project's summary of the
-paper), which is authoritative where the paper is unclear.
+(arXiv 2405.07451; text in /work/shared/papers/001_20b6c203a3c35687.txt). Sections: 3.2 inputs and pre-processing,
+3.3 TSG+ (eqs. 2-7), 3.4 CMS loss and JTG (eqs. 8-19), 3.5 answer prediction (eq. 20), 4.1 loss and training recipe.
+The block structure where the paper is silent follows its predecessor TJSTG (arXiv 2305.12397, code
+Bravo5542/TJSTG, net_tjstg/tsjt_net.py). Every place where the code departs from the paper is an option whose
+default is the paper's form, except input normalisation (see below) and the target word's selection, which the
+paper does not describe; each option's docstring says which form is the paper's and which is TJSTG's.
 
 Shapes: B questions, U unique videos, T segments, P = 7 x 7 = 49 map positions, L question tokens, d = d_model.
 Attention-type arithmetic (similarities, softmax, thresholds) runs in float32 with autocast disabled, so the
@@ -24,6 +25,12 @@ ORDERS = ("IL(V;A)", "IL(A;V)", "Cat(V;A)", "Cat(A;V)")
 STREAMS = ("single", "dual")
 POSITIONALS = ("none", "sinusoidal")
 TARGETS = ("attention", "mask")
+# Option values; the first of each is the default (the paper's form where the paper states one).
+SIMILARITIES = ("dot", "cosine", "scaled_dot")     # TSG+ eqs. 3-4: paper dot | TJSTG cosine | dot / sqrt(d)
+TARGET_TOKENS = ("words", "all")                   # target-word candidates: word tokens | also CLIP's SOT and EOT
+TARGET_GRADS = ("straight_through", "none")        # target-word gradient: STE | TJSTG's hard argmax
+MEAN_FUSIONS = ("paper", "tjstg")                  # eq. 16's MLP(Avg(f_av)) | TJSTG's FC(tanh([mean f_a; mean f_v]))
+INPUT_NORMS = ("standardize_ln", "none")           # project's input normalisation | the paper's plain projections
 # Threshold tau of TSG+ per combination (paper Table 4/5: 0.025 ~ 1/49 for add; the mul row uses 0.02).
 DEFAULT_TAU = {"add": 0.025, "max": 0.025, "mul": 0.02}
 _EPS = 1e-8
@@ -39,13 +46,17 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"option {name}={value!r} is not one of {list(choices)}")
 
 
-# --- input projections -------------------------------------------------------------------------------------------
-# Inputs are normalised twice. First per channel with training-set statistics (Standardize): random-encoder
-# features are tiny with a large common offset (VGGish's is ~20x its spread), and with a per-position LayerNorm
-# alone the content is a small ripple on that offset — on the synthetic data the audio-visual match loss then
-# never left ln 2 and the answers stayed at the question-only level. Then a LayerNorm without affine part per
-# position (the linear layer after it absorbs scale and shift; frozen inputs need no gradient).
-INPUT_SOURCES = ("visual", "audio", "sentence", "tokens")
+# --- input projections (sec. 3.2 and 4.1: "projected ... with a linear layer") ----------------------------------
+# input_norm "standardize_ln" (default; a departure from the paper, which feeds the frozen features straight into
+# the projections, as does TJSTG): inputs are normalised twice. First per channel with training-set statistics
+# (Standardize): random-encoder features are tiny with a large common offset (VGGish's is ~20x its spread), and
+# with a per-position LayerNorm alone the content is a small ripple on that offset — on the synthetic data the
+# audio-visual match loss then never left ln 2 and the answers stayed at the question-only level. Then a
+# LayerNorm without affine part per position (the linear layer after it absorbs scale and shift; frozen inputs
+# need no gradient). input_norm "none": the paper's plain projections of the raw features.
+# The batch keys a Standardize may standardise (the data pipeline computes their per-channel train statistics:
+# avqa.data.dataset.AVQADataset.input_stats): TASS-Net's four, and CLIP ViT's per-frame tokens and text embeddings.
+INPUT_SOURCES = ("visual", "audio", "sentence", "tokens", "visual_tokens", "question_clip", "prompt")
 
 
 class Standardize(nn.Module):
@@ -94,16 +105,24 @@ def input_sources(model: nn.Module) -> set[str]:
     return {m.source for m in model.modules() if isinstance(m, Standardize)}
 
 
+def input_normalisers(dim: int, source: str, input_norm: str) -> tuple[nn.Module, nn.Module]:
+    """(standardize, norm) modules of an input projection for `input_norm` (see the comment above)."""
+    check_choice("input_norm", input_norm, INPUT_NORMS)
+    if input_norm == "none":
+        return nn.Identity(), nn.Identity()
+    return Standardize(dim, source), nn.LayerNorm(dim, elementwise_affine=False)
+
+
 class VisualProjection(nn.Module):
-    """f_v,m: standardised, LayerNorm over the 2048 CLIP channels of each position, linear map to d (sec. 3).
+    """f_v,m: the 2048 CLIP channels of each map position mapped to d by a linear layer (sec. 4.1), after the
+    project's input normalisation (input_norm "standardize_ln", default) or on the raw features ("none", paper).
 
     Applied to the U unique videos' maps once per batch: (U, T, 7, 7, C) -> (U, T, 49, d).
     """
 
-    def __init__(self, in_dim: int, d_model: int):
+    def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
         super().__init__()
-        self.standardize = Standardize(in_dim, "visual")
-        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.standardize, self.norm = input_normalisers(in_dim, "visual", input_norm)
         self.proj = nn.Linear(in_dim, d_model)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
@@ -113,12 +132,12 @@ class VisualProjection(nn.Module):
 
 
 class AudioProjection(nn.Module):
-    """f_a: standardised, LayerNorm over the 128 VGGish dims, linear -> ReLU -> linear to d (TJSTG's fc_a1, fc_a2)."""
+    """f_a: the 128 VGGish dims "projected into a 512-D feature vector" (sec. 4.1) by linear -> ReLU -> linear
+    (TJSTG's fc_a1, fc_a2), after the input normalisation of `input_norm` (as VisualProjection)."""
 
-    def __init__(self, in_dim: int, d_model: int):
+    def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
         super().__init__()
-        self.standardize = Standardize(in_dim, "audio")
-        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.standardize, self.norm = input_normalisers(in_dim, "audio", input_norm)
         self.mlp = nn.Sequential(nn.Linear(in_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -126,50 +145,77 @@ class AudioProjection(nn.Module):
 
 
 class QuestionProjection(nn.Module):
-    """f_q: standardised, LayerNorm over the CLIP sentence embedding, then a linear map to d."""
+    """f_q (sec. 3.2): a linear map of the CLIP-RN50 sentence embedding to d, after the input normalisation of
+    `input_norm` (as VisualProjection). The paper's f_q is "512-D"; RN50's sentence embedding is 1024-d, so a
+    learned projection is needed either way."""
 
-    def __init__(self, in_dim: int, d_model: int):
+    def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
         super().__init__()
-        self.standardize = Standardize(in_dim, "sentence")
-        self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
+        self.standardize, self.norm = input_normalisers(in_dim, "sentence", input_norm)
         self.proj = nn.Linear(in_dim, d_model)
 
     def forward(self, sentence: torch.Tensor) -> torch.Tensor:
         return self.proj(self.norm(self.standardize(sentence)))
 
 
-class TargetWord(nn.Module):
-    """f_tgt, the question's target word feature (sec. 3.2, from TJSTG's question encoder).
+def word_token_mask(token_mask: torch.Tensor) -> torch.Tensor:
+    """The word tokens of each question: `token_mask` (B, L) minus CLIP's start-of-text token (position 0) and
+    end-of-text token (the last real position). SOT's output is the same for every question (causal attention)
+    and EOT's is the sentence summary f_q is built from, so neither names a target. A question with no token
+    left (only SOT and EOT) keeps all its real tokens."""
+    positions = torch.arange(token_mask.shape[-1], device=token_mask.device)
+    last = (positions * token_mask).argmax(-1, keepdim=True)         # index of the last True (EOT)
+    words = token_mask & (positions != 0) & (positions != last)
+    return torch.where(words.any(-1, keepdim=True), words, token_mask)
 
-    mode "attention" (the paper's way): the question summary f_q scores each real token (scaled dot product of a
-    query projection of f_q with the projected token features); the argmax token is the target. The forward
-    value is exactly the argmax token; its gradient reaches the scorer by a straight-through estimator
-    (one-hot + (softmax - softmax.detach())), which the hard argmax alone would not allow.
-    mode "mask": the mean of the tokens in `target_mask` (the question's first <Object> value); questions that
-    name no object fall back to the attention choice.
+
+class TargetWord(nn.Module):
+    """f_tgt, the question's target word feature (TSG+'s "interesting target feature", sec. 3.3).
+
+    The paper does not say how the target is chosen (sec. 3.2 only tokenises the question); this is TJSTG's
+    question-encoder mechanism adapted to CLIP tokens, not a form the paper states.
+    mode "attention": the question summary f_q scores the candidate tokens (scaled dot product of a query
+    projection of f_q with the projected token features); the argmax token is the target (as TJSTG's argmax of
+    its question-LSTM attention). mode "mask" (own): the mean of the candidate tokens in `target_mask` (the
+    question's first <Object> value); questions that name no object fall back to the attention choice.
+    target_tokens: "words" (default): the candidates are word_token_mask(token_mask), never SOT or EOT; "all"
+    (the project's earlier behaviour): every real token, SOT and EOT included.
+    target_grad: "straight_through" (default): the forward value is exactly the argmax token, and the scorer
+    gets the softmax's gradient (one-hot + (softmax - softmax.detach())), so the selector can learn;
+    "none": TJSTG's hard argmax, no gradient reaches the scorer. The paper is silent on both.
     The chosen feature goes through a two-layer MLP (TJSTG's fc1, fc2). Returns (f_tgt (B, d), weights (B, L)).
     """
 
-    def __init__(self, token_dim: int, d_model: int, mode: str = "attention"):
+    def __init__(self, token_dim: int, d_model: int, mode: str = "attention", target_tokens: str = "words",
+                 target_grad: str = "straight_through", input_norm: str = "standardize_ln"):
         super().__init__()
         check_choice("target", mode, TARGETS)
-        self.mode = mode
-        self.standardize = Standardize(token_dim, "tokens")
-        self.norm = nn.LayerNorm(token_dim, elementwise_affine=False)
+        check_choice("target_tokens", target_tokens, TARGET_TOKENS)
+        check_choice("target_grad", target_grad, TARGET_GRADS)
+        self.mode, self.target_tokens, self.target_grad = mode, target_tokens, target_grad
+        self.standardize, self.norm = input_normalisers(token_dim, "tokens", input_norm)
         self.token_proj = nn.Linear(token_dim, d_model)
         self.query = nn.Linear(d_model, d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
 
+    def candidates(self, token_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) bool: the tokens the target may be chosen from."""
+        return word_token_mask(token_mask) if self.target_tokens == "words" else token_mask
+
     def selection(self, words: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
                   target_mask: torch.Tensor) -> torch.Tensor:
+        candidates = self.candidates(token_mask)
         with fp32(words.device):
             scores = torch.einsum("bld,bd->bl", words.float(), self.query(f_q.float())) / math.sqrt(words.shape[-1])
-            scores = scores.masked_fill(~token_mask, float("-inf"))
+            scores = scores.masked_fill(~candidates, float("-inf"))
             soft = scores.softmax(-1)
             hard = F.one_hot(scores.argmax(-1), scores.shape[-1]).to(soft.dtype)
-            weights = hard + (soft - soft.detach())  # exactly `hard` forward, soft gradient backward
+            if self.target_grad == "straight_through":
+                weights = hard + (soft - soft.detach())  # exactly `hard` forward, soft gradient backward
+            else:
+                weights = hard
             if self.mode == "mask":
-                named = target_mask & token_mask
+                named = target_mask & candidates
                 counts = named.sum(-1, keepdim=True)
                 mean = named.to(soft.dtype) / counts.clamp_min(1)
                 weights = torch.where(counts > 0, mean, weights)
@@ -186,11 +232,13 @@ class TargetWord(nn.Module):
 # --- TSG+ ------------------------------------------------------------------------------------------------------
 def combine_attention(s_a: torch.Tensor, s_q: torch.Tensor | None, combine: str = "add",
                       tau: float = 0.025) -> torch.Tensor:
-    """TSG+ spatial attention from the audio and target distributions over positions (sec. 3.2).
+    """TSG+ spatial attention from the audio and target distributions over positions (sec. 3.3, eqs. 2 and 5).
 
-    s_q_hat = s_q * 1[s_q >= tau]  (region-text matches below tau are dropped);
-    attention = softmax(s_a + s_q_hat) ("add", the paper's choice), softmax(s_a * s_q_hat) ("mul") or
-    softmax(max(s_a, s_q_hat)) ("max"), over the last axis. s_q None (not target-aware): softmax(s_a).
+    Eq. 5: s_q_hat = s_q * I(s_q - tau), I(x) = 1 for x >= 0 (the threshold is on s_q alone; TJSTG instead
+    thresholds the sum s_a + s_q at 0.01). Eq. 2's weights: softmax(s_a + s_q_hat) ("add", the paper's choice),
+    softmax(s_a * s_q_hat) ("mul") or softmax(max(s_a, s_q_hat)) ("max") (Table 4), over the last axis.
+    s_q None (not target-aware, Table 2 "w/o T-A"): softmax(s_a), i.e. eq. 2 with s_q_hat removed. The outer
+    softmax takes probabilities, so its max/min over positions is at most e^2 whatever the similarity.
     """
     check_choice("combine", combine, COMBINES)
     if s_q is None:
@@ -206,43 +254,64 @@ def combine_attention(s_a: torch.Tensor, s_q: torch.Tensor | None, combine: str 
 
 
 class TSGPlus(nn.Module):
-    """Target-aware spatial grounding TSG+ (sec. 3.2).
+    """Target-aware spatial grounding TSG+ (sec. 3.3, eqs. 2-5).
 
     For each question b and segment t, over the P map positions of visual video v(b) with the audio of video a(b):
-      s_a = softmax_p(cos(f_a, f_v,m)),  s_q = softmax_p(cos(f_tgt, f_v,m)),
-      attention = combine_attention(s_a, s_q, combine, tau)  (s_q dropped when not target-aware),
-      f_v = FC(tanh([mean_p f_v,m ; sum_p attention * f_v,m])).
-    Cosine similarities as in TJSTG (L2-normalised features). `maps` (U, T, P, d) holds the unique videos'
-    projected maps, `f_a` (U, T, d) their audio; `audio_index` (B,) picks each question's audio video and
-    `visual_index` (B,) or (K, B) its visual video(s): K = 2 computes the matched features (row 0 = the
-    question's video) and the unmatched ones for L_s (row 1 = another video) in one pass.
+      (3) s_a = softmax_p(sim(f_a, f_v,m)),  (4) s_q = softmax_p(sim(f_tgt, f_v,m)),
+      (5), (2) attention = combine_attention(s_a, s_q, combine, tau)  (s_q dropped when not target-aware),
+      f_v,i = sum_p attention * f_v,m (over the unnormalised maps, as eq. 2),
+      f_v = FC(tanh([f_v,g ; f_v,i])) with f_v,g = mean_p f_v,m (the text after eq. 5).
+    similarity: "dot" (default, the paper's eqs. 3-4: plain (f_a^t)^T f_v,m^t, no scaling, unlike eqs. 8-9);
+    "cosine" (TJSTG: L2-normalised features; at init the cosines spread so little over the 49 positions that s_q
+    never reaches tau = 0.025, which switches the target path off); "scaled_dot": dot / sqrt(d).
+    `maps` (U, T, P, d) holds the unique videos' projected maps, `f_a` (U, T, d) their audio; `audio_index` (B,)
+    picks each question's audio video and `visual_index` (B,) or (K, B) its visual video(s): K = 2 computes the
+    matched features (row 0 = the question's video) and the unmatched ones for L_s (row 1 = another video) in
+    one pass.
     Efficiency: nothing of size (B, T, P, d) is gathered; the similarities of every query with every unique
     video are one batched matrix product per segment (U is small), and the attended feature is a product of
     the attention scattered over (U, P) with the maps, so backward needs no index_put on the maps.
     Returns f_v (B, T, d) and the attention (B, T, P), or (K, B, T, d) and (K, B, T, P) for a 2-D visual_index.
     """
 
-    def __init__(self, d_model: int, target_aware: bool = True, combine: str = "add", tau: float = 0.025):
+    def __init__(self, d_model: int, target_aware: bool = True, combine: str = "add", tau: float = 0.025,
+                 similarity: str = "dot"):
         super().__init__()
         check_choice("combine", combine, COMBINES)
+        check_choice("similarity", similarity, SIMILARITIES)
         self.target_aware = bool(target_aware)
         self.combine = combine
         self.tau = float(tau)
+        self.similarity = similarity
         self.fc = nn.Linear(2 * d_model, d_model)
+
+    def distributions(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
+                      audio_index: torch.Tensor, visual_index: torch.Tensor) -> torch.Tensor:
+        """Eqs. 3-4 for visual_index (K, B): s (T, Q, K, B, P) in float32, s[:, 0] = s_a and, when target-aware,
+        s[:, 1] = s_q (Q = 2; otherwise Q = 1)."""
+        U, T, P, d = maps.shape
+        B = visual_index.shape[1]
+        with fp32(maps.device):
+            keys, audio = maps.float(), f_a.float()
+            target = f_tgt.float() if self.target_aware else None
+            if self.similarity == "cosine":
+                keys, audio = F.normalize(keys, dim=-1), F.normalize(audio, dim=-1)
+                target = F.normalize(target, dim=-1) if self.target_aware else None
+            keys = keys.transpose(0, 1).reshape(T, U * P, d)
+            queries = [audio[audio_index].transpose(0, 1)]                                      # (T, B, d)
+            if self.target_aware:
+                queries.append(target.expand(T, B, d))
+            logits = torch.bmm(torch.cat(queries, 1), keys.transpose(1, 2)).view(T, len(queries), B, U, P)
+            if self.similarity == "scaled_dot":
+                logits = logits / math.sqrt(d)
+            rows = torch.arange(B, device=maps.device)
+            return logits[:, :, rows, visual_index].softmax(-1)
 
     def attention(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
                   audio_index: torch.Tensor, visual_index: torch.Tensor) -> torch.Tensor:
-        """Spatial attention (T, K, B, P) in float32 for visual_index (K, B)."""
-        U, T, P, d = maps.shape
-        K, B = visual_index.shape
+        """Spatial attention (T, K, B, P) in float32 for visual_index (K, B) (eqs. 2 and 5)."""
+        s = self.distributions(maps, f_a, f_tgt, audio_index, visual_index)
         with fp32(maps.device):
-            unit_maps = F.normalize(maps.float(), dim=-1).transpose(0, 1).reshape(T, U * P, d)
-            queries = [F.normalize(f_a.float(), dim=-1)[audio_index].transpose(0, 1)]       # (T, B, d)
-            if self.target_aware:
-                queries.append(F.normalize(f_tgt.float(), dim=-1).expand(T, B, d))
-            cosine = torch.bmm(torch.cat(queries, 1), unit_maps.transpose(1, 2)).view(T, len(queries), B, U, P)
-            rows = torch.arange(B, device=maps.device)
-            s = cosine[:, :, rows, visual_index].softmax(-1)                                 # (T, Q, K, B, P)
             return combine_attention(s[:, 0], s[:, 1] if self.target_aware else None, self.combine, self.tau)
 
     def forward(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
@@ -263,7 +332,7 @@ class TSGPlus(nn.Module):
 
 
 class MatchHead(nn.Module):
-    """L_s classifier (sec. 3.2): an MLP on [f_a ; f_v] -> matched / unmatched logits (TJSTG's fc1..fc4)."""
+    """L_s classifier (sec. 3.3, eq. 7): y_hat = MLP([f_a ; f_v]) -> matched / unmatched logits (TJSTG's fc1..fc4)."""
 
     def __init__(self, d_model: int):
         super().__init__()
@@ -279,10 +348,12 @@ class MatchHead(nn.Module):
 
 # --- token orders for the single stream ------------------------------------------------------------------------
 def token_positions(order: str, T: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions of the visual and audio tokens in the 2T-token sequence of `order` (sec. 3.3, Table 6).
+    """Positions of the visual and audio tokens in the 2T-token sequence of `order` (sec. 3.4, eq. 13, Table 6).
 
     IL(V;A) = [v1; a1; ...; vT; aT]: v_t at 2t, a_t at 2t+1; IL(A;V) swaps them; Cat(V;A) = [v1..vT; a1..aT]
-    puts v_t at t and a_t at T+t; Cat(A;V) the reverse (t counted from 0).
+    puts v_t at t and a_t at T+t; Cat(A;V) the reverse (t counted from 0). Eqs. 18-19 (w_v = {w_2i},
+    w_a = {w_2i-1}, 1-based) contradict eq. 13's interleave; this follows eq. 13 (JS is symmetric, so L_cms is
+    the same either way).
     """
     check_choice("order", order, ORDERS)
     t = torch.arange(T)
@@ -321,8 +392,9 @@ def sinusoidal_positions(n: int, d: int, device=None) -> torch.Tensor:
 
 # --- JTG ---------------------------------------------------------------------------------------------------------
 class QuestionQueryAttention(nn.Module):
-    """Multi-head attention of one query (the question) over a token sequence (sec. 3.3).
+    """Multi-head attention of one query (the question) over a token sequence (sec. 3.4, eqs. 14-15).
 
+    Eq. 15 is written without heads or scaling; this is TJSTG's nn.MultiheadAttention form (scaled per head).
     Same parameters as nn.MultiheadAttention (in-projections for q, k, v and an out-projection), written out so
     that the returned weights (mean over heads, (B, S)) are the clean softmax, before attention dropout; the
     CMS loss reads them. Scores and softmax in float32.
@@ -352,39 +424,51 @@ class QuestionQueryAttention(nn.Module):
 
 
 class JTG(nn.Module):
-    """Joint audio-visual temporal grounding JTG (sec. 3.3).
+    """Joint audio-visual temporal grounding JTG (sec. 3.4, eqs. 13-16).
 
-    An LSTM per modality (bidirectional, d/2 per direction, as TJSTG); single stream: the 2T tokens in `order`
-    (IL(V;A) = [v1; a1; ...; vT; aT]), optionally plus sinusoidal position codes, and one question-query
-    multi-head attention over them; dual stream: one question-query attention per modality, the two outputs
-    fused by a linear layer on their concatenation (the older two-stream design, paper Table 7).
-    f_att = LayerNorm(x + FFN(x)) on the attention output x (TJSTG), then
-    f_av^q = f_att + FC(tanh([mean_t f_a ; mean_t f_v])) (the mean audio-visual feature, TJSTG's fc_fusion).
+    An LSTM per modality (bidirectional, d/2 per direction, as TJSTG; the paper gives no size); single stream
+    (eq. 13): the 2T post-LSTM tokens in `order` (IL(V;A) = [v1; a1; ...; vT; aT]), optionally plus sinusoidal
+    position codes, and one question-query multi-head attention over them (eqs. 14-15); dual stream: one
+    question-query attention per modality, the two outputs fused by a linear layer on their concatenation (the
+    older two-stream design, paper Table 7).
+    ffn: False (default, the paper's eq. 14: f_att is the attention output x); True (TJSTG):
+    f_att = LayerNorm(x + Dropout(FFN(x))).
+    mean_fusion: "paper" (default, eq. 16): f_av^q = f_att + MLP(Avg(f_av)), Avg the mean over the 2T post-LSTM
+    tokens (order-free, so the same for every order and for the dual stream) and MLP = Linear(d, d) -> ReLU ->
+    Linear(d, d) (the paper names an MLP without giving its layers; this is the smallest one);
+    "tjstg": f_av^q = f_att + FC(tanh([mean_t f_a ; mean_t f_v])) on the pre-LSTM features (TJSTG's fc_fusion).
     Returns f_av^q (B, d) and the temporal attention: "tokens" (B, 2T) over the sequence in `order` (dual: the
     two per-modality distributions placed at their positions and halved), "visual" and "audio" (B, T) each a
-    distribution over T (single stream: the weights at that modality's positions renormalised).
+    distribution over T (single stream: the weights at that modality's positions renormalised, for eqs. 17-19).
     """
 
     def __init__(self, d_model: int, heads: int, dropout: float, order: str = "IL(V;A)", stream: str = "single",
-                 positional: str = "none"):
+                 positional: str = "none", ffn: bool = False, mean_fusion: str = "paper"):
         super().__init__()
         check_choice("order", order, ORDERS)
         check_choice("stream", stream, STREAMS)
         check_choice("positional", positional, POSITIONALS)
+        check_choice("mean_fusion", mean_fusion, MEAN_FUSIONS)
         if d_model % 2:
             raise ValueError(f"d_model={d_model} must be even (bidirectional LSTMs of d_model/2 per direction)")
         self.order, self.stream, self.positional = order, stream, positional
+        self.use_ffn, self.mean_fusion = bool(ffn), mean_fusion
         self.lstm_v = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
         self.lstm_a = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
         self.attn = QuestionQueryAttention(d_model, heads, dropout)
         if stream == "dual":
             self.attn_audio = QuestionQueryAttention(d_model, heads, dropout)
             self.stream_fuse = nn.Linear(2 * d_model, d_model)
-        self.ffn = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(d_model, d_model))
-        self.ffn_dropout = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(d_model)
-        self.fuse_mean = nn.Linear(2 * d_model, d_model)
+        # Created in this order so that the TJSTG options reproduce earlier runs' initialisation exactly.
+        if self.use_ffn:
+            self.ffn = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(d_model, d_model))
+            self.ffn_dropout = nn.Dropout(dropout)
+            self.norm = nn.LayerNorm(d_model)
+        if mean_fusion == "paper":
+            self.mean_mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+        else:
+            self.fuse_mean = nn.Linear(2 * d_model, d_model)
 
     def forward(self, f_v: torch.Tensor, f_a: torch.Tensor, f_q: torch.Tensor,
                 audio_index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -410,13 +494,17 @@ class JTG(nn.Module):
             x_a, audio_w = self.attn_audio(f_q, a_seq)
             x = self.stream_fuse(torch.cat([x_v, x_a], -1))
             weights = arrange_tokens(visual_w[..., None], audio_w[..., None], self.order)[..., 0] / 2
-        f_att = self.norm(x + self.ffn_dropout(self.ffn(x)))
-        mean_av = torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1))
-        return f_att + self.fuse_mean(mean_av), {"tokens": weights, "visual": visual_w, "audio": audio_w}
+        f_att = self.norm(x + self.ffn_dropout(self.ffn(x))) if self.use_ffn else x
+        if self.mean_fusion == "paper":
+            mean_av = self.mean_mlp(torch.cat([v_seq, a_seq.to(v_seq.dtype)], 1).mean(1))
+        else:
+            mean_av = self.fuse_mean(torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1)))
+        return f_att + mean_av, {"tokens": weights, "visual": visual_w, "audio": audio_w}
 
 
 class MeanFusion(nn.Module):
-    """The 'w/o JTG' replacement: f_av = FC(tanh([mean_t f_a ; mean_t f_v])), no temporal grounding."""
+    """The 'w/o JTG' replacement (own; the paper's Table 2 does not say what replaces JTG):
+    f_av = FC(tanh([mean_t f_a ; mean_t f_v])) of the TSG+ outputs, no LSTMs and no temporal grounding."""
 
     def __init__(self, d_model: int):
         super().__init__()
@@ -427,11 +515,17 @@ class MeanFusion(nn.Module):
 
 
 class AnswerHead(nn.Module):
-    """Answer prediction (sec. 3, after JTG): e = tanh(f_av^q * f_q), logits = FC(e) over the 42 answers."""
+    """Answer prediction (sec. 3.5, eq. 20): e = f_av^q * f_q (element-wise), logits = FC(e) over the 42 answers.
 
-    def __init__(self, d_model: int, n_answers: int):
+    tanh: True (this class's default, kept for the question-only model; TJSTG's form): logits = FC(tanh(e));
+    False (the paper's eq. 20, "a linear layer and softmax"): logits = FC(e). TASS-Net passes its answer_tanh.
+    """
+
+    def __init__(self, d_model: int, n_answers: int, tanh: bool = True):
         super().__init__()
+        self.tanh = bool(tanh)
         self.fc = nn.Linear(d_model, n_answers)
 
     def forward(self, fused: torch.Tensor, f_q: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.tanh(fused * f_q))
+        e = fused * f_q
+        return self.fc(torch.tanh(e) if self.tanh else e)

@@ -3,22 +3,30 @@
 Prints a table (total and per top-level block) and the same as one JSON object; --out also writes the JSON.
 Option values are parsed as YAML scalars (`--option stream=dual --option use_ls=false --option tau=0.02`).
 
-Measured (d_model 512, 4 heads; frozen CLIP / VGGish encoders not counted, as in the paper):
-  TASS-Net single stream  9,444,524   (paper: 10.9M)
-  TASS-Net dual stream   11,019,948   (paper: 12.5M)
-  dual - single           1,575,424   (paper: ~1.6M) = a second question-query attention (1,050,624) and the
-                                      linear fusion of the two streams' outputs (1024 -> 512, 524,800)
+Measured (d_model 512, 4 heads; frozen CLIP / VGGish encoders not counted, as in the paper). Defaults = the
+paper's equations (no FFN after JTG's attention, eq. 16's mean fusion); "TJSTG forms" = jtg_ffn=true,
+mean_fusion=tjstg (the other form options have no parameters):
+                          defaults      TJSTG forms   paper
+  TASS-Net single stream  8,918,700     9,444,524     10.9M
+  TASS-Net dual stream   10,494,124    11,019,948     12.5M
+  dual - single           1,575,424     1,575,424     ~1.6M: a second question-query attention (1,050,624) and
+                                                      the linear fusion of the two streams (1024 -> 512, 524,800)
   question-only           1,071,658
-Per block, single stream: visual_proj 1,049,088; audio_proj 328,704; question_proj 524,800; target_word
-1,050,624; tsg 524,800; match_head 689,282; jtg 5,255,680 (two bidirectional LSTMs 3,153,920, attention
-1,050,624, FFN + LayerNorm 526,336, mean fusion 524,800); answer_head 21,546.
+Per block, single stream, defaults: visual_proj 1,049,088; audio_proj 328,704; question_proj 524,800;
+target_word 1,050,624; tsg 524,800; match_head 689,282; jtg 4,729,856 (two bidirectional LSTMs 3,153,920,
+attention 1,050,624, eq. 16's MLP d->d->d 525,312); answer_head 21,546. TJSTG forms: jtg 5,255,680 (+ FFN and
+LayerNorm 526,336, and FC(2d -> d) 524,800 in place of the 525,312 MLP).
 
-Why ~1.46M fewer than the paper in both settings: the authors' public TJSTG code (net_tjstg/tsjt_net.py, on
-which TASS-Net builds) holds modules that the forward pass never uses but that count as trainable — a second
-audio MLP (fc_a1_pure, fc_a2_pure: 328,704), fc_avq (262,656) and qvfc (131,328), 722,688 together — and it
-picks the target word with a full nn.MultiheadAttention (1,050,624) where ours scores tokens with a single
-query projection (262,656; 787,968 fewer). These two account for ~1.51M, i.e. single 9.44M + 1.51M = 10.96M
-~ 10.9M and dual 11.02M + 1.51M = 12.53M ~ 12.5M. The dual - single difference matches the paper.
+The gap to the paper (1.98M single, 2.01M dual with the defaults) is not settled; the authors' TASS code is not
+public. What the numbers do show: TJSTG's public code (net_tjstg/tsjt_net.py, which TASS-Net builds on) holds
+trainable modules its forward never uses (fc_a1_pure, fc_a2_pure, fc_avq, qvfc: 722,688) and picks the target word
+with a full nn.MultiheadAttention (1,050,624, 787,968 more than our single query projection). Adding these two
+to the TJSTG-form counts gives 10.96M and 12.53M, the paper's 10.9M and 12.5M; adding them to the paper-form
+counts gives only 10.43M and 12.00M. So the paper's counts fit an implementation that keeps TJSTG's FFN +
+LayerNorm after JTG's attention, which eq. 14 does not show: an inference, not a check. The paper counts with
+"torchsummary"; sksq96's torchsummary sums .weight/.bias per module call and would see no nn.MultiheadAttention
+parameters, which the paper's dual - single difference (~1.6M, matching ours) needs, so it is taken here as a
+count of trainable parameters.
 """
 from __future__ import annotations
 

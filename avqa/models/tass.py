@@ -1,18 +1,23 @@
 """TASS-Net: target-aware single-stream network (Jiang & Yin 2024, arXiv 2405.07451, sec. 3).
 
 Pipeline per batch (see avqa.models.blocks for each block's equations):
-  visual maps (U, T, 7, 7, 2048) --VisualProjection (once per unique video)--> f_v,m (U, T, 49, d)
+  visual maps (U, T, 7, 7, 2048) --VisualProjection (once per unique video)--> f_v,m (U, T, 49, d)  [sec. 3.2, 4.1]
   audio (U, T, 128) --AudioProjection--> f_a (U, T, d);  sentence --QuestionProjection--> f_q (B, d)
-  tokens + f_q --TargetWord--> f_tgt (B, d)
-  TSG+(f_v,m, f_a, f_tgt) --> f_v (B, T, d) and the spatial attention            [sec. 3.2]
-  JTG(f_v, f_a, f_q) --> f_av^q (B, d) and the temporal attention                 [sec. 3.3]
-  AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3]
-Loss (avqa.models.losses): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
+  tokens + f_q --TargetWord--> f_tgt (B, d)                     [not in the paper; TJSTG's argmax word, adapted]
+  TSG+(f_v,m, f_a, f_tgt) --> f_v (B, T, d) and the spatial attention            [sec. 3.3, eqs. 2-5]
+  MatchHead([f_a ; f_v]) on matched / unmatched pairs --> L_s                      [sec. 3.3, eqs. 6-7]
+  JTG(f_v, f_a, f_q) --> f_av^q (B, d) and the temporal attention                 [sec. 3.4, eqs. 13-16]
+  AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3.5, eq. 20]
+Loss (avqa.models.losses, sec. 4.1): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
 
 Ablation switches (constructor options; paper tables 2-7): target_aware, combine, tau, use_ls, use_cms,
 use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the single-stream tokens
 (off in the paper and in TJSTG: without any position information the attention is invariant to the token order, so the
 four orders then differ only by floating-point rounding).
+Paper-versus-TJSTG switches (default = the paper's form): similarity, jtg_ffn, mean_fusion, answer_tanh; the
+target word (target_tokens, target_grad) is not in the paper; input_norm departs from it by default.
+The earlier behaviour of this model, TJSTG's forms throughout: similarity="cosine", target_tokens="all",
+jtg_ffn=True, mean_fusion="tjstg", answer_tanh=True (target_grad="straight_through", input_norm as default).
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ import torch
 from torch import nn
 
 from avqa.models import losses
-from avqa.models.blocks import (COMBINES, DEFAULT_TAU, JTG, AnswerHead, AudioProjection, MatchHead, MeanFusion,
-                                QuestionProjection, TargetWord, TSGPlus, VisualProjection, check_choice)
+from avqa.models.blocks import (COMBINES, DEFAULT_TAU, INPUT_NORMS, JTG, MEAN_FUSIONS, SIMILARITIES, TARGET_GRADS,
+                                TARGET_TOKENS, AnswerHead, AudioProjection, MatchHead, MeanFusion, QuestionProjection,
+                                TargetWord, TSGPlus, VisualProjection, check_choice)
 from avqa.data.vocab import ANSWERS
 
 BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mask", "target_mask")
@@ -62,12 +68,25 @@ class TASSNet(nn.Module):
     with use_ls and at least two unique videos in the batch).
 
     Options: d_model (512), heads (4), dropout (0.1); target_aware (off: TSG+ uses the audio only, no target
-    word); target "attention" (the paper's argmax token) | "mask" (the stored first-<Object> tokens);
-    combine "add" | "mul" | "max"; tau (None: 0.025 for add/max, 0.02 for mul); use_tsg (off: global average
-    pooled visual feature); use_jtg (off: MeanFusion of the mean audio and visual features, no L_cms);
-    use_ls, use_cms; order "IL(V;A)" | "IL(A;V)" | "Cat(V;A)" | "Cat(A;V)"; stream "single" | "dual";
-    positional "none" | "sinusoidal"; cms_weight (1.0), ls_weight (0.5); input sizes visual_dim (2048),
-    audio_dim (128), sentence_dim (1024), token_dim (512); n_answers (42).
+    word); target "attention" (the argmax-scored token; TJSTG's mechanism, the paper names no rule) | "mask"
+    (the stored first-<Object> tokens); combine "add" | "mul" | "max"; tau (None: 0.025 for add/max, 0.02 for
+    mul); use_tsg (off: global average pooled visual feature); use_jtg (off: MeanFusion of the mean audio and
+    visual features, no L_cms; mean_fusion does not apply); use_ls, use_cms; order "IL(V;A)" | "IL(A;V)" |
+    "Cat(V;A)" | "Cat(A;V)"; stream "single" | "dual"; positional "none" | "sinusoidal"; cms_weight (1.0),
+    ls_weight (0.5); input sizes visual_dim (2048), audio_dim (128), sentence_dim (1024), token_dim (512);
+    n_answers (42).
+    Paper-versus-TJSTG forms (each block's docstring in avqa.models.blocks has the details):
+      similarity "dot" (paper eqs. 3-4) | "cosine" (TJSTG) | "scaled_dot" (dot / sqrt(d)): TSG+ similarities;
+      target_tokens "words" (default: never CLIP's SOT / EOT) | "all" (the earlier behaviour): target candidates;
+      target_grad "straight_through" (default) | "none" (TJSTG's hard argmax): paper silent;
+      jtg_ffn False (paper eq. 14) | True (TJSTG's FFN + residual + LayerNorm after the attention);
+      mean_fusion "paper" (eq. 16: MLP of the mean post-LSTM token) | "tjstg" (FC(tanh([mean f_a; mean f_v])));
+      answer_tanh False (paper eq. 20) | True (TJSTG's tanh before the answer classifier);
+      input_norm "standardize_ln" (default, a departure: Standardize + LayerNorm before every projection,
+      measured necessary with random encoders on the synthetic data) | "none" (the paper's plain projections).
+    L_s negatives (eqs. 6-7; the paper says only "sampled from different videos"): each segment's own audio and
+    target with the next unique video of the batch at the same segment (own; TJSTG draws a random segment of a
+    random other video of the split).
     """
 
     def __init__(self, d_model: int = 512, heads: int = 4, dropout: float = 0.1, target_aware: bool = True,
@@ -75,26 +94,35 @@ class TASSNet(nn.Module):
                  use_jtg: bool = True, use_ls: bool = True, use_cms: bool = True, order: str = "IL(V;A)",
                  stream: str = "single", positional: str = "none", cms_weight: float = 1.0, ls_weight: float = 0.5,
                  visual_dim: int = 2048, audio_dim: int = 128, sentence_dim: int = 1024, token_dim: int = 512,
-                 n_answers: int = len(ANSWERS)):
+                 n_answers: int = len(ANSWERS), similarity: str = "dot", target_tokens: str = "words",
+                 target_grad: str = "straight_through", jtg_ffn: bool = False, mean_fusion: str = "paper",
+                 answer_tanh: bool = False, input_norm: str = "standardize_ln"):
         super().__init__()
         check_choice("combine", combine, COMBINES)
+        for name, value, choices in (("similarity", similarity, SIMILARITIES),
+                                     ("target_tokens", target_tokens, TARGET_TOKENS),
+                                     ("target_grad", target_grad, TARGET_GRADS),
+                                     ("mean_fusion", mean_fusion, MEAN_FUSIONS),
+                                     ("input_norm", input_norm, INPUT_NORMS)):
+            check_choice(name, value, choices)  # also when the block that uses it is switched off
         self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim, token_dim=token_dim)
         self.use_tsg, self.use_jtg = bool(use_tsg), bool(use_jtg)
         self.use_ls, self.use_cms = bool(use_ls), bool(use_cms)
         self.target_aware = bool(target_aware)
         self.loss_weights = {"qa": 1.0, "cms": float(cms_weight), "match": float(ls_weight)}
-        self.visual_proj = VisualProjection(visual_dim, d_model)
-        self.audio_proj = AudioProjection(audio_dim, d_model)
-        self.question_proj = QuestionProjection(sentence_dim, d_model)
+        self.visual_proj = VisualProjection(visual_dim, d_model, input_norm)
+        self.audio_proj = AudioProjection(audio_dim, d_model, input_norm)
+        self.question_proj = QuestionProjection(sentence_dim, d_model, input_norm)
         if self.use_tsg and self.target_aware:
-            self.target_word = TargetWord(token_dim, d_model, target)
+            self.target_word = TargetWord(token_dim, d_model, target, target_tokens, target_grad, input_norm)
         if self.use_tsg:
-            self.tsg = TSGPlus(d_model, self.target_aware, combine, DEFAULT_TAU[combine] if tau is None else tau)
+            self.tsg = TSGPlus(d_model, self.target_aware, combine, DEFAULT_TAU[combine] if tau is None else tau,
+                               similarity)
         if self.use_ls:
             self.match_head = MatchHead(d_model)
-        self.jtg = (JTG(d_model, heads, dropout, order, stream, positional) if self.use_jtg
-                    else MeanFusion(d_model))
-        self.answer_head = AnswerHead(d_model, n_answers)
+        self.jtg = (JTG(d_model, heads, dropout, order, stream, positional, bool(jtg_ffn), mean_fusion)
+                    if self.use_jtg else MeanFusion(d_model))
+        self.answer_head = AnswerHead(d_model, n_answers, tanh=bool(answer_tanh))
 
     # --- visual features per question ---------------------------------------------------------------------
     def visual_features(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
@@ -119,7 +147,8 @@ class TASSNet(nn.Module):
                                                             batch["target_mask"])
         f_a = f_a_video[index]
         if self.use_ls and maps.shape[0] > 1:
-            # Unmatched pairs for L_s: each segment's own audio with the next unique video's visual maps.
+            # Unmatched pairs for L_s (eqs. 6-7): each segment's own audio (and target) with the next unique
+            # video's visual maps at the same segment; the paper says only "sampled from different videos".
             other = (index + 1) % maps.shape[0]
             both, attention = self.visual_features(maps, f_a_video, f_tgt, index, torch.stack([index, other]))
             f_v, out["spatial_attn"] = both[0], attention[0]
@@ -141,7 +170,7 @@ class TASSNet(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]
              ) -> tuple[torch.Tensor, dict[str, float]]:
-        """L = L_qa + cms_weight L_cms + ls_weight L_s (sec. 3, training objective).
+        """L = L_qa + cms_weight L_cms + ls_weight L_s (sec. 4.1 "Training Strategy"; paper weights 1 and 0.5).
 
         A switched-off or unavailable term is 0: L_cms needs JTG (use_jtg and use_cms); L_s needs use_ls and >= 2 unique videos in the batch.
         Returns (total, {"qa", "cms", "match", "total"} as floats).

@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from avqa.features.layout import BLOCK
 from avqa.reporting.paper_results import paper_diff, paper_rows, source_label
 from avqa.atomic import write_text_atomic
 
@@ -54,8 +55,7 @@ PAPER = "paper (reported)"
 PROVENANCE = ("n_seeds", "seeds", "n_test_questions", "dataset", "weights", "experiment", "reference")
 COMPARED = "All_Avg"                                  # the column ablation rows are compared on
 SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread", "paper_All_diff")
-# The encoder block of a run, from the visual features it trains on (the paper's Table 1 has one block each).
-BLOCKS = {"clip_rn50": "clip", "resnet18": "resnet18", "clip_vit": "clip"}
+
 SPREAD_FACTOR = 2.0                                   # |diff| > SPREAD_FACTOR x pooled std: beyond the spread
 
 
@@ -92,41 +92,73 @@ def overall_accuracy(record: dict) -> float | None:
     return _accuracy(record["metrics"]["overall"])
 
 
-TABLE1 = TableSpec(
-    name="table1",
-    title="Table 1: MUSIC-AVQA-format test accuracy (%) per question type (micro averages)",
-    columns=(
-        Column("A_Count", "A Count", type_accuracy("A-Count")),
-        Column("A_Comp", "A Comp", type_accuracy("A-Comp")),
-        Column("A_Avg", "A Avg", group_accuracy("Audio")),
-        Column("V_Count", "V Count", type_accuracy("V-Count")),
-        Column("V_Loc", "V Loc", type_accuracy("V-Loc")),
-        Column("V_Avg", "V Avg", group_accuracy("Visual")),
-        Column("AV_Exist", "AV Exist", type_accuracy("AV-Ext")),
-        Column("AV_Loc", "AV Loc", type_accuracy("AV-Loc")),
-        Column("AV_Count", "AV Count", type_accuracy("AV-Count")),
-        Column("AV_Comp", "AV Comp", type_accuracy("AV-Comp")),
-        Column("AV_Temp", "AV Temp", type_accuracy("AV-Temp")),
-        Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
-        Column("All_Avg", "All Avg", overall_accuracy),
-    ),
-)
-
-
 @lru_cache(maxsize=None)
-def _trainable(model: str, options_json: str) -> int:
-    from avqa.models import build_model, count_trainable  # torch: only for the tables that count parameters
+def _run_cost(spec_json: str) -> tuple[int, float | None]:
+    """(trainable parameters, forward GFLOPs per question) of a run's model, rebuilt from its run spec, at the
+    input shapes of its pooled test store (GFLOPs None when that store is not there)."""
+    from avqa.features.store import open_read
+    from avqa.models import count_trainable
+    import torch  # only for the tables that count costs
 
-    return count_trainable(build_model(model, **json.loads(options_json)))
+    from avqa.models.cost import example_batch, forward_gflops
+    from avqa.training.spec import build
+
+    spec = json.loads(spec_json)
+    model = build(spec)
+    params = count_trainable(model)
+    try:
+        store = open_read(spec["pooled"]["test"])
+    except (FileNotFoundError, KeyError):
+        return params, None
+    shapes = {"T": int(store["visual"].shape[1]), "map": tuple(store["visual"].shape[2:]),
+              "tokens": tuple(store["visual_tokens"].shape[2:]) if "visual_tokens" in store else None}
+    # word ids must stay inside the model's word embedding, if it has one (AVST)
+    vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), 100)
+    return params, forward_gflops(model, example_batch(shapes, vocab_size=vocab,
+                                                       text_dim=getattr(model, "text_dim", 512)))
+
+
+def _cost(record: dict) -> tuple[int, float | None] | None:
+    config = record["run_config"]
+    if "model" not in config:
+        return None
+    return _run_cost(json.dumps(config, sort_keys=True))
 
 
 def trainable_millions(record: dict) -> float | None:
     """Trainable parameters (M) of the run's model, rebuilt from its run_config.json (None without one)."""
-    config = record["run_config"]
-    if "model" not in config:
-        return None
-    options = json.dumps(config.get("model_options", {}), sort_keys=True)
-    return _trainable(config["model"], options) / 1e6
+    cost = _cost(record)
+    return None if cost is None else cost[0] / 1e6
+
+
+def gflops(record: dict) -> float | None:
+    """Forward GFLOPs per question of the run's model (avqa.models.cost), None without a run config."""
+    cost = _cost(record)
+    return None if cost is None else cost[1]
+
+
+PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
+GFLOPS = Column("GFLOPs", "GFLOPs", gflops, per_seed=False)
+TYPE_COLUMNS = (
+    Column("A_Count", "A Count", type_accuracy("A-Count")),
+    Column("A_Comp", "A Comp", type_accuracy("A-Comp")),
+    Column("A_Avg", "A Avg", group_accuracy("Audio")),
+    Column("V_Count", "V Count", type_accuracy("V-Count")),
+    Column("V_Loc", "V Loc", type_accuracy("V-Loc")),
+    Column("V_Avg", "V Avg", group_accuracy("Visual")),
+    Column("AV_Exist", "AV Exist", type_accuracy("AV-Ext")),
+    Column("AV_Loc", "AV Loc", type_accuracy("AV-Loc")),
+    Column("AV_Count", "AV Count", type_accuracy("AV-Count")),
+    Column("AV_Comp", "AV Comp", type_accuracy("AV-Comp")),
+    Column("AV_Temp", "AV Temp", type_accuracy("AV-Temp")),
+    Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
+    Column("All_Avg", "All Avg", overall_accuracy),
+)
+TABLE1 = TableSpec(
+    name="table1",
+    title="Table 1: MUSIC-AVQA-format test accuracy (%) per question type (micro averages), and each model's cost",
+    columns=TYPE_COLUMNS + (PARAMS, GFLOPS),
+)
 
 
 GROUP_COLUMNS = (
@@ -135,12 +167,9 @@ GROUP_COLUMNS = (
     Column("AV_Avg", "AV Avg", group_accuracy("Audio-Visual")),
     Column("All_Avg", "All", overall_accuracy),
 )
-PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
-
-
 def block_of(run_config: dict) -> str:
     """The encoder block a run belongs to (its visual features; CLIP-RN50 maps unless the spec names others)."""
-    return BLOCKS[run_config.get("visual_encoder", "clip_rn50")]
+    return BLOCK[run_config.get("visual_encoder", "clip_rn50")]
 
 
 def ablation(name: str, title: str, extra: tuple[Column, ...] = (),
@@ -152,7 +181,7 @@ def ablation(name: str, title: str, extra: tuple[Column, ...] = (),
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     TABLE1,
-    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses", columns=TABLE1.columns),
+    ablation("table2", "Table 2: ablation of TASS-Net's modules and losses", columns=TYPE_COLUMNS),
     ablation("table3", "Table 3: the preprocessing (strided T1 -> T sampling vs. average pooling)"),
     ablation("table4", "Table 4: how TSG+ combines the audio and target attention"),
     ablation("table5", "Table 5: the TSG+ threshold tau"),
@@ -260,13 +289,14 @@ def paper_row(spec: TableSpec, published: dict) -> dict:
     row = {"method": published["method"], "variant": "", "source": PAPER, "block": published.get("block", "clip"),
            "paper_variant": published.get("variant", "")}
     values = dict(published["values"])
-    if "params_M" in published:
-        values["Params_M"] = published["params_M"]
+    values.update({column: published[key] for key, column in (("params_M", "Params_M"), ("gflops", "GFLOPs"))
+                   if key in published})
     for column in spec.columns:
         row[column.name] = float(values.get(column.name, math.nan))
         row[f"{column.name}_std"] = math.nan
     row.update({"n_seeds": math.nan, "seeds": "", "n_test_questions": math.nan, "dataset": "MUSIC-AVQA",
-                "weights": "pretrained", "experiment": "", "reference": source_label(published)})
+                "weights": "pretrained", "experiment": "", "reference": source_label(published),
+                })
     if spec.compare:
         diff = paper_diff(spec.name, published)
         row["All_diff"] = math.nan if diff is None else diff
@@ -289,10 +319,12 @@ def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
     return "yes" if abs(diff) > SPREAD_FACTOR * spread else "no"
 
 
-def compare_with_full(rows: list[dict], full: str | None) -> None:
-    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with the full model's row, and the paper's
-    difference of the published row it reproduces (same variant and block) beside it."""
-    reference = next((r for r in rows if r["variant"] == full and r["source"] == THIS_RUN), None)
+def compare_with_full(rows: list[dict], full: str | list[str] | None) -> None:
+    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with its block's full model's row (`full`:
+    the full model's variant, or one per encoder block), and the paper's difference of the published row it
+    reproduces (same variant and block) beside it."""
+    fulls = [full] if isinstance(full, str) or full is None else list(full)
+    references = {r["block"]: r for r in rows if r["variant"] in fulls and r["source"] == THIS_RUN}
     published = {(r["paper_variant"], r["block"]): r["All_diff"] for r in rows if r["source"] == PAPER}
     for row in rows:
         paper_value = row.get("All_diff", math.nan) if row["source"] == PAPER else math.nan
@@ -300,8 +332,9 @@ def compare_with_full(rows: list[dict], full: str | None) -> None:
         if row["source"] != THIS_RUN:
             continue
         row["paper_All_diff"] = published.get((row["variant"], row["block"]), math.nan)
+        reference = references.get(row["block"])
         if reference is None:
-            row["beyond_spread"] = f"n/a (no row of the full model {full!r})"
+            row["beyond_spread"] = f"n/a (no row of the full model {' / '.join(map(repr, fulls))})"
         elif row is reference:
             row["beyond_spread"] = "reference"
         else:
@@ -312,7 +345,7 @@ def compare_with_full(rows: list[dict], full: str | None) -> None:
 
 
 def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True,
-                full: str | None = "tass") -> pd.DataFrame:
+                full: str | list[str] | None = "tass") -> pd.DataFrame:
     rows = [variant_row(spec, g) for g in groups]
     if with_paper:
         rows += [paper_row(spec, p) for p in paper_rows(spec.name)]
@@ -349,7 +382,8 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
                "Dataset", "Weights"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for _, row in table.iterrows():
-        cells = [str(row["method"]), str(row["source"]), str(row["block"])]
+        source = str(row["source"]) if row["source"] != PAPER else f"{PAPER}: {_short(row['reference'])}"
+        cells = [str(row["method"]), source, str(row["block"])]
         cells += [_cell(row[c.name], row.get(f"{c.name}_std"), spec.decimals) for c in spec.columns]
         if spec.compare:
             cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–"),
@@ -362,9 +396,14 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
     if any(str(name).endswith("_std") for name in table.columns):
         lines.append("`mean ± std` over seeds (sample standard deviation); every cell of a row averages the same "
                      "seeds (Seeds column: their number and the seeds).")
-    if any(not c.per_seed for c in spec.columns):
+    if any(c.name == "Params_M" for c in spec.columns):
         lines.append("Params (M): trainable parameters in millions of the run's model (frozen CLIP / VGGish "
                      "encoders not counted).")
+    if any(c.name == "GFLOPs" for c in spec.columns):
+        lines.append("GFLOPs: one forward pass per question of the run's model at its input shapes "
+                     "(torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add, LSTMs added; frozen "
+                     "encoders not counted). Published GFLOPs are as the papers report them; their counting "
+                     "rules are not stated.")
     if spec.compare:
         lines.append(f"Δ All vs full: the row's mean All minus the full model's. Beyond seed spread: \"yes\" when "
                      f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
@@ -378,6 +417,16 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
                   "see avqa/reporting/published_results.yaml):"]
         lines += [f"- {m}: {r}" for m, r in references.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def _short(reference: str) -> str:
+    """'shared/papers/001_....txt, Table 5' -> 'TASS-Net paper, Table 5' (the data file's short source names)."""
+    from avqa.reporting.paper_results import published
+
+    for source in published()["sources"].values():
+        if reference.startswith(source["file"]):
+            return source["short"] + reference[len(source["file"]):]
+    return reference
 
 
 def write_table(spec: TableSpec, table: pd.DataFrame, out_csv: str | Path) -> Path:
@@ -428,7 +477,7 @@ def _cli(args: argparse.Namespace) -> None:
     if args.table not in TABLES:
         raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
     spec = TABLES[args.table]
-    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full)
+    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full or ["tass"])
     md = write_table(spec, table, args.out)
     print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
           f"{int((table['source'] == PAPER).sum())} published rows")
@@ -443,7 +492,7 @@ def register(subparsers) -> None:
     parser.add_argument("--spec", help='JSON file: [{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]')
     parser.add_argument("--label", action="append", help="VARIANT=TEXT: the row's label (repeatable)")
     parser.add_argument("--no-paper", action="store_true", help="leave out the published rows")
-    parser.add_argument("--full", default="tass", help="the full model's variant, which ablation rows are compared "
-                                                       "with (default tass)")
+    parser.add_argument("--full", action="append", help="the full model's variant, which ablation rows are compared "
+                                                        "with (default tass); repeat for one per encoder block")
     parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix")
     parser.set_defaults(func=_cli)

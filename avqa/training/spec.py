@@ -12,6 +12,12 @@ Paths in it are relative to the working directory. Keys (RUN_CONFIG_SCHEMA):
   dataset, weights (provenance, copied into metrics.json),
   annotations {train, val, test}: parquet paths, pooled {train, val, test}: pooled store paths,
   questions: questions.zarr path.
+  Optional inputs some models read: words (the train vocabulary JSON, avqa.data.words: AVQADataset adds
+  question_words, and build() sets the model's vocab_size), instruments (avqa.data.instruments' parquet: the
+  sources_audio / sources_visual labels), clip_texts (the questions-vit store: question_clip / prompt), visual_encoder (clip_rn50 | resnet18 | ...: the visual features in
+  the pooled stores, which decides the run's encoder block in the tables), init_from (a checkpoint whose
+  matching weights initialise the model, e.g. AVST's grounding pre-training), best_on (val_accuracy, default:
+  the best epoch on validation accuracy | last_epoch: the final weights, for runs whose objective is not QA).
   Optional: in_memory (auto | true | false, default auto), memory_budget_gb (default 4: 'auto' holds a split's
   visual maps in RAM when they fit), eval_batch_size (default batch_size), norm_videos (default 1000: the
   train videos whose maps give the per-channel input statistics the model standardises with).
@@ -47,7 +53,7 @@ RUN_CONFIG_SCHEMA = {
         "model": {"type": "string", "minLength": 1},
         "model_options": {"type": "object"},
         "modalities": {"type": "array", "items": {"enum": ["audio", "visual"]}, "uniqueItems": True},
-        "pooling": {"enum": ["avg", "stride"]},
+        "pooling": {"enum": ["avg", "stride", "none"]},
         "epochs": {"type": "integer", "minimum": 1},
         "batch_size": {"type": "integer", "minimum": 1},
         "eval_batch_size": {"type": "integer", "minimum": 1},
@@ -66,8 +72,18 @@ RUN_CONFIG_SCHEMA = {
         "annotations": _SPLIT_PATHS,
         "pooled": _SPLIT_PATHS,
         "questions": {"type": "string", "minLength": 1},
+        "words": {"type": "string", "minLength": 1},
+        "instruments": {"type": "string", "minLength": 1},
+        "clip_texts": {"type": "string", "minLength": 1},
+        "visual_encoder": {"type": "string", "minLength": 1},
+        "init_from": {"type": "string", "minLength": 1},
+        "best_on": {"enum": ["val_accuracy", "last_epoch"]},
     },
 }
+# Inputs a run may read besides annotations, pooled and questions, hashed into its identity: plain files and
+# Zarr stores (their recorded content digests).
+OPTIONAL_FILE_INPUTS = ("words", "instruments", "init_from")
+OPTIONAL_STORE_INPUTS = ("clip_texts",)
 # Keys that may change between a killed run and its resumption without changing the result.
 # Keys that do not change what a run computes: a checkpoint written under other values of these is the same run
 # (renaming a table row, moving to another device or thread count, loading from RAM or disk must not retrain).
@@ -94,9 +110,14 @@ def load_run_config(path: str | Path) -> dict:
 
 def build(spec: dict) -> torch.nn.Module:
     """The run's model from the avqa.models registry."""
-    from avqa.models import build_model  # the registry imports each model's module on demand
+    from avqa.models import build_model, valid_options  # the registry imports each model's module on demand
 
-    return build_model(spec["model"], **spec["model_options"])
+    options = dict(spec["model_options"])
+    if "words" in spec and "vocab_size" in valid_options(spec["model"]):
+        from avqa.data.words import read_vocabulary
+
+        options.setdefault("vocab_size", len(read_vocabulary(spec["words"])))
+    return build_model(spec["model"], **options)
 
 
 def run_identity(spec: dict) -> dict:
@@ -109,4 +130,5 @@ def split_dataset(spec: dict, split: str, in_memory: str | bool | None = None) -
     return AVQADataset(spec["annotations"][split], spec["pooled"][split], spec["questions"],
                        modalities=spec["modalities"],
                        in_memory=spec.get("in_memory", "auto") if in_memory is None else in_memory,
-                       memory_budget_gb=spec.get("memory_budget_gb", 4.0))
+                       memory_budget_gb=spec.get("memory_budget_gb", 4.0), words=spec.get("words"),
+                       instruments=spec.get("instruments"), clip_texts=spec.get("clip_texts"))

@@ -41,7 +41,8 @@ from avqa.data.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
 from avqa.runtime import autocast, resolve_device, to_device
 from avqa.training.evaluate import evaluate_on_test, load_weights, predict, write_outputs
 from avqa.digest import changed_keys, inputs_fingerprint
-from avqa.training.spec import RunSpecError, build, check_run_config, load_run_config, run_identity, split_dataset
+from avqa.training.spec import (OPTIONAL_FILE_INPUTS, OPTIONAL_STORE_INPUTS, RunSpecError, build, check_run_config, load_run_config,
+                                run_identity, split_dataset)
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,9 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
     state = {"epoch": 0, "best_val": -math.inf, "best_epoch": None, "log": []}
 
     last, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    inputs = inputs_fingerprint(spec["annotations"], spec["pooled"], spec["questions"])
+    inputs = inputs_fingerprint(spec["annotations"], spec["pooled"], spec["questions"],
+                                {k: spec[k] for k in OPTIONAL_FILE_INPUTS if k in spec},
+                                {k: spec[k] for k in OPTIONAL_STORE_INPUTS if k in spec})
     if last.exists():
         # On CPU first: the RNG states must stay CPU tensors; load_state_dict moves the rest to the device.
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
@@ -182,8 +185,10 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
                                        seed=spec["seed"])
         logger.info("%s: %d train / %d val questions, %d batches per epoch, device %s (%s)", spec["variant"],
                     len(data["train"]), len(data["val"]), len(sampler), device, precision)
-        if state["epoch"] == 0:  # a resumed model has its fitted statistics in the checkpoint
+        if state["epoch"] == 0:  # a resumed model has its fitted statistics (and initial weights) in the checkpoint
             fit_inputs(model, data["train"], spec.get("norm_videos", 1000))
+            if "init_from" in spec:
+                initialise_from(model, spec["init_from"])
     for epoch in range(state["epoch"], spec["epochs"]):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -196,7 +201,7 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
         row["val_accuracy"] = val_acc
         row["seconds"] = round(time.perf_counter() - started, 3)
         state["log"].append(row)
-        if val_acc > state["best_val"]:
+        if val_acc > state["best_val"] or spec.get("best_on") == "last_epoch":
             state["best_val"], state["best_epoch"] = val_acc, epoch + 1
             save_atomic({"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": val_acc,
                          "run_config": spec, "inputs": inputs}, best_path)
@@ -222,6 +227,20 @@ def fit_inputs(model: torch.nn.Module, train: AVQADataset, max_videos: int) -> N
     if sources:
         fitted = fit_input_stats(model, train.input_stats(sorted(sources), max_videos))
         logger.info("input statistics fitted on the train split: %s", ", ".join(sorted(set(fitted))))
+
+
+def initialise_from(model: torch.nn.Module, checkpoint: str | Path) -> None:
+    """Initialise `model` from another run's checkpoint (e.g. AVST's grounding pre-training): the model's own
+    rule when it has one (`load_pretrained(state_dict)`), else every entry whose name and shape match."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    if hasattr(model, "load_pretrained"):
+        taken = model.load_pretrained(state)
+    else:
+        own = model.state_dict()
+        matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(matching, strict=False)
+        taken = sorted(matching)
+    logger.info("initialised %d tensors from %s", len(taken), checkpoint)
 
 
 def write_log(path: Path, rows: list[dict]) -> None:

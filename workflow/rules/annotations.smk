@@ -8,8 +8,36 @@ rule annotations:
         P.annotations(),
     params:
         drop="--drop-conflicting-duplicates" if config["music_avqa"]["drop_conflicting_duplicates"] else "",
+        release=config["music_avqa"].get("release", "v1") if config["dataset"] == "music_avqa" else "v1",
     log:
         P.log("annotations", "{split}"),
     shell:
-        "python -m avqa annotations --json {input.json:q} --split {wildcards.split} --out {output:q} "
-        "{params.drop} > {log:q} 2>&1"
+        "python -m avqa annotations --json {input.json:q} --split {wildcards.split} --release {params.release} "
+        "--out {output:q} {params.drop} > {log:q} 2>&1"
+
+
+rule words:
+    """The train split's question-word vocabulary (AVST's LSTM question encoder)."""
+    input:
+        P.annotations("train"),
+    output:
+        P.words(),
+    log:
+        P.log("words"),
+    shell:
+        "python -m avqa words --annotations {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule instruments:
+    """Per-video instrument labels (SaSR-Net's source losses): exact from the synthetic scenes, derived from the
+    train split's questions and answers on MUSIC-AVQA (never from the val / test answers)."""
+    input:
+        W.instrument_source(config),
+    output:
+        P.instruments(),
+    params:
+        flag="--scenes" if config["dataset"] == "synthetic" else "--annotations",
+    log:
+        P.log("instruments"),
+    shell:
+        "python -m avqa instruments {params.flag} {input:q} --out {output:q} > {log:q} 2>&1"

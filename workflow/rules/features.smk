@@ -33,6 +33,8 @@ rule extract:
     output:
         store=directory(P.features()),
         failures=P.shard_failures(),
+    wildcard_constraints:
+        encoder="clip_rn50|resnet18|vggish",
     params:
         args=lambda wc: W.extract_args(config, wc.encoder),
     threads: 2
@@ -45,6 +47,31 @@ rule extract:
     shell:
         "python -m avqa extract --encoder {wildcards.encoder} --shards {input.shards:q} --shard {wildcards.shard} "
         "--out {output.store:q} --failures {output.failures:q} {params.args} --threads {threads} > {log:q} 2>&1"
+
+
+rule extract_vit:
+    """CLIP ViT on one shard (TSPM's features): the frame embeddings and, from the same forward pass, the patch
+    tokens merged by ToMe, in two stores."""
+    input:
+        shards=ancient(P.shards()),
+        videos=synthetic_videos,
+    output:
+        store=directory(P.features(encoder="clip_vit")),
+        tokens=directory(P.features(encoder="clip_vit_tokens")),
+        failures=P.shard_failures(encoder="clip_vit"),
+    params:
+        args=W.extract_args(config, "clip_vit"),
+    threads: 2
+    resources:
+        gpu=W.gpu_jobs(config),
+    log:
+        P.log("extract", "clip_vit", "{shard}"),
+    benchmark:
+        P.benchmark("extract", "clip_vit", "{shard}")
+    shell:
+        "python -m avqa extract --encoder clip_vit --shards {input.shards:q} --shard {wildcards.shard} "
+        "--out {output.store:q} --tokens-out {output.tokens:q} --failures {output.failures:q} {params.args} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 def shard_outputs(pattern):
@@ -83,6 +110,24 @@ rule questions:
         P.log("questions"),
     shell:
         "python -m avqa questions --annotations {input.annotations:q} --out {output:q} {params.args} > {log:q} 2>&1"
+
+
+rule questions_vit:
+    """CLIP ViT text embeddings of every question and of its declarative prompt (TSPM's text inputs)."""
+    input:
+        annotations=expand(P.annotations(), split=W.SPLITS),
+    output:
+        directory(P.questions_vit()),
+    params:
+        args=W.questions_vit_args(config),
+    threads: 2
+    resources:
+        gpu=W.gpu_jobs(config),
+    log:
+        P.log("questions_vit"),
+    shell:
+        "python -m avqa questions-vit --annotations {input.annotations:q} --out {output:q} {params.args} "
+        "> {log:q} 2>&1"
 
 
 rule features:

@@ -1,17 +1,35 @@
-# Parameter-free temporal pooling T1 -> T (avg) and the strided "w/o preprocessing" variant, one store per split.
+# Parameter-free temporal pooling T1 -> T (avg), the strided "w/o preprocessing" variant, or every second (none),
+# of one visual encoder's features with VGGish, one store per split: results/pooled/{method}/{split}.zarr with
+# {method} = avg | stride | none, suffixed -{encoder} for a visual encoder other than CLIP-RN50.
+
+
+def pool_inputs(kind):
+    """The shard stores a pooled store reads: its visual encoder's, its tokens' (if any), VGGish's."""
+
+    def inputs(wildcards):
+        visual, tokens = W.visual_stores(wildcards.method)
+        encoder = {"visual": visual, "tokens": tokens, "vggish": "vggish"}[kind]
+        return shard_outputs(P.features(encoder=encoder))(wildcards) if encoder else []
+
+    return inputs
 
 
 rule pool:
     input:
-        clip=shard_outputs(P.features(encoder="clip_rn50")),
-        vggish=shard_outputs(P.features(encoder="vggish")),
+        visual=pool_inputs("visual"),
+        tokens=pool_inputs("tokens"),
+        vggish=pool_inputs("vggish"),
         annotations=P.annotations(),
     output:
         directory(P.pooled()),
     params:
-        T=config["preprocess"]["T"],
+        T=lambda wc: W.pooled_T(config, wc.method),
+        pooling=lambda wc: W.parse_pooled_key(wc.method)[0],
+        visual=lambda wc: W.parse_pooled_key(wc.method)[1],
+        tokens=lambda wc, input: f"--tokens {' '.join(map(shlex.quote, input.tokens))}" if input.tokens else "",
     log:
         P.log("pool", "{method}", "{split}"),
     shell:
-        "python -m avqa pool --clip {input.clip:q} --vggish {input.vggish:q} --annotations {input.annotations:q} "
-        "--split {wildcards.split} --T {params.T} --method {wildcards.method} --out {output:q} > {log:q} 2>&1"
+        "python -m avqa pool --visual-encoder {params.visual} --visual {input.visual:q} {params.tokens} "
+        "--vggish {input.vggish:q} --annotations {input.annotations:q} --split {wildcards.split} --T {params.T} "
+        "--method {params.pooling} --out {output:q} > {log:q} 2>&1"

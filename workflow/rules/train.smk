@@ -7,6 +7,8 @@ rule train:
         annotations=expand(P.annotations(), split=W.SPLITS),
         pooled=lambda wc: expand(P.pooled(), method=W.variant_pooling(config, wc.variant), split=W.SPLITS),
         questions=P.questions(),
+        extra=lambda wc: list(W.extra_inputs(config, config["variants"][wc.variant]["model"]).values()),
+        pretrained=lambda wc: [W.pretrain_model(config, wc.variant, wc.seed)] if W.needs_pretrain(config, wc.variant) else [],
     output:
         metrics=P.run_file("metrics.json"),
         predictions=P.run_file("predictions.csv"),
@@ -23,5 +25,28 @@ rule train:
         P.log("train", "{experiment}", "{variant}", "seed{seed}"),
     benchmark:
         P.benchmark("train", "{experiment}", "{variant}", "seed{seed}")
+    shell:
+        "python -m avqa train --run-config-json {params.spec:q} --out {params.out:q} > {log:q} 2>&1"
+
+
+rule pretrain:
+    """A variant's pre-training run (AVST's audio-visual grounding, `pretrain:` in its variant), whose final weights
+    initialise its QA run (the run spec's init_from)."""
+    input:
+        annotations=expand(P.annotations(), split=W.SPLITS),
+        pooled=lambda wc: expand(P.pooled(), method=W.variant_pooling(config, wc.variant), split=W.SPLITS),
+        questions=P.questions(),
+        extra=lambda wc: list(W.extra_inputs(config, config["variants"][wc.variant]["model"]).values()),
+    output:
+        model=P.run_file("pretrain/model_best.pt"),
+        metrics=P.run_file("pretrain/metrics.json"),
+    params:
+        spec=lambda wc: json.dumps(W.pretrain_config(config, wc.variant, int(wc.seed)), sort_keys=True),
+        out=lambda wc: W.pretrain_dir(config, wc.variant, wc.seed),
+    threads: config["train"]["threads"]
+    resources:
+        gpu=W.gpu_jobs(config),
+    log:
+        P.log("pretrain", "{experiment}", "{variant}", "seed{seed}"),
     shell:
         "python -m avqa train --run-config-json {params.spec:q} --out {params.out:q} > {log:q} 2>&1"

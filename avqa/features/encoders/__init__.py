@@ -13,3 +13,11 @@ from avqa.features.encoders.weights import WeightsUnavailableError, resolve_weig
 __all__ = ["CLIP_ARCH", "CLIP_IMAGE_SIZE", "DEFAULT_BN3_GAMMA", "SAMPLE_RATE", "WeightsUnavailableError",
            "clip_image_transform", "clip_maps", "load_clip", "load_vggish", "resolve_weights", "vggish_emb",
            "vggish_examples"]
+from avqa.features.encoders.clip_vit import (BACKBONES as CLIP_VIT_BACKBONES, DEFAULT_BACKBONE as CLIP_VIT_BACKBONE,
+                                             DEFAULT_N_TOKENS as CLIP_VIT_N_TOKENS, clip_vit_dims, clip_vit_frames,
+                                             clip_vit_text, clip_vit_tokenizer, clip_vit_transform, load_clip_vit)
+from avqa.features.encoders.tome import apply_tome, merged_forward, token_merging, tome_schedule
+
+__all__ += ["CLIP_VIT_BACKBONES", "CLIP_VIT_BACKBONE", "CLIP_VIT_N_TOKENS", "apply_tome", "clip_vit_dims",
+            "clip_vit_frames", "clip_vit_text", "clip_vit_tokenizer", "clip_vit_transform", "load_clip_vit",
+            "merged_forward", "token_merging", "tome_schedule"]

@@ -1,0 +1,93 @@
+"""What a model costs: trainable parameters and forward GFLOPs per question, measured on the model itself.
+
+GFLOPs are counted with torch.utils.flop_counter.FlopCounterMode on one question of one video (2 FLOPs per
+multiply-add, the convention of FlopCounterMode and fvcore-style counters), plus the LSTMs, whose CPU kernel the
+counter does not see: 2 x 4 gates x hidden x (input + hidden) per step, direction and layer. Frozen encoders are
+not part of any model here, so neither count includes them (the papers' GFLOPs may: see the README).
+
+The example batch follows the batch contract (avqa.models.__init__) at the given input shapes: T pooled
+segments of H x W x C maps, a question of `words` words (CLIP tokens: words + 2, for the start and end tokens),
+and every extra input a model may read (question_words, sources_*, visual_tokens, prompt, question_clip).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from avqa.data.vocab import INSTRUMENTS
+from avqa.models import build_model, count_trainable
+
+DEFAULT_SHAPES = {"T": 10, "map": (7, 7, 2048), "words": 12}
+
+
+def example_batch(shapes: dict | None = None, vocab_size: int = 100, text_dim: int = 512) -> dict[str, torch.Tensor]:
+    """One question on one video at `shapes` ({"T", "map": visual per segment, "tokens": (N, D) per segment if
+    any, "words"}), with fixed seeded values."""
+    shapes = {**DEFAULT_SHAPES, **(shapes or {})}
+    T, words = shapes["T"], shapes["words"]
+    gen = torch.Generator().manual_seed(0)
+    L = words + 2
+    batch = {
+        "visual": torch.randn(1, T, *shapes["map"], generator=gen),
+        "audio": torch.randn(1, T, 128, generator=gen),
+        "video_index": torch.zeros(1, dtype=torch.long),
+        "sentence": torch.randn(1, 1024, generator=gen),
+        "tokens": torch.randn(1, L, 512, generator=gen),
+        "token_mask": torch.ones(1, L, dtype=torch.bool),
+        "target_mask": torch.zeros(1, L, dtype=torch.bool).index_fill_(1, torch.tensor([3]), True),
+        "answer": torch.zeros(1, dtype=torch.long),
+        "question_id": torch.zeros(1, dtype=torch.long),
+        "question_words": torch.randint(2, vocab_size, (1, words), generator=gen),
+        "sources_audio": torch.ones(1, len(INSTRUMENTS)),
+        "sources_visual": torch.ones(1, len(INSTRUMENTS)),
+        "prompt": torch.randn(1, text_dim, generator=gen),
+        "question_clip": torch.randn(1, text_dim, generator=gen),
+    }
+    if shapes.get("tokens"):
+        batch["visual_tokens"] = torch.randn(1, T, *shapes["tokens"], generator=gen)
+    return batch
+
+
+def _lstm_flops(module: nn.LSTM, steps: int, batch: int) -> int:
+    directions = 2 if module.bidirectional else 1
+    flops, width = 0, module.input_size
+    for _ in range(module.num_layers):
+        flops += 2 * 4 * module.hidden_size * (width + module.hidden_size) * steps * batch * directions
+        width = module.hidden_size * directions
+    return flops
+
+
+@torch.no_grad()
+def forward_gflops(model: nn.Module, batch: dict[str, torch.Tensor]) -> float:
+    """GFLOPs of one forward pass of `model` in eval mode on `batch` (see the module docstring)."""
+    lstm_flops = []
+
+    def count_lstm(module, inputs, _output):
+        x = inputs[0]
+        if isinstance(x, nn.utils.rnn.PackedSequence):
+            steps_times_batch = int(x.batch_sizes.sum())
+            lstm_flops.append(_lstm_flops(module, steps_times_batch, 1))
+        else:
+            batch_size, steps = (x.shape[0], x.shape[1]) if module.batch_first else (x.shape[1], x.shape[0])
+            lstm_flops.append(_lstm_flops(module, steps, batch_size))
+
+    hooks = [m.register_forward_hook(count_lstm) for m in model.modules() if isinstance(m, nn.LSTM)]
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(batch)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return (counter.get_total_flops() + sum(lstm_flops)) / 1e9
+
+
+def model_cost(model_name: str, options: dict, shapes: dict | None = None) -> dict:
+    """{"params": trainable parameters, "gflops": forward GFLOPs per question} of a registered model."""
+    model = build_model(model_name, **options)
+    text_dim = getattr(model, "text_dim", 512)
+    batch = example_batch(shapes, vocab_size=options.get("vocab_size", 100), text_dim=text_dim)
+    return {"params": count_trainable(model), "gflops": forward_gflops(model, batch)}

@@ -1,0 +1,346 @@
+"""SaSR-Net: source-aware semantic representation network (Yang et al. 2024, "SaSR-Net: Source-Aware Semantic
+Representation Network for Enhancing Audio-Visual Question Answering", sec. 3; public code Tianyu-yang-anna/SaSR-Net).
+
+The paper numbers no equation; docstrings cite the section and write each one out. Per batch:
+  visual maps (U, T, H, W, C) --VisualProjection--> X (U, T, P, d), f^r_v = mean_p X        [sec. 3.1]
+  audio (U, T, 128) --AudioProjection--> f^r_a (U, T, d);  sentence --QuestionProjection--> f_Q (B, d)
+  SourceTokens G_C (C, d), one learnable token per instrument category                       [sec. 3.2]
+  SaSRBlock per modality (once per unique video):                                            [sec. 3.2-3.3]
+      [f^s; G^m] = S([f^r; G_C]),  S(f) = softmax(f f^T / sqrt(D)) f
+      G^m' = G^m + FC(CrossAttn(G^m, f^s)),  f^g = FC(CrossAttn(f^s, G^m')),
+      CrossAttn(a, b) = softmax(FC(a) FC(b)^T / sqrt(D)) FC(b);  presence logits FC(G^m') (C,)
+  SpatialAttention: f^attn_v = softmax_p(cos(X_t, f^g_a,t)) . X_t,
+      f^sa_v = FC(tanh([f^g_v ; f^attn_v]))                                                  [sec. 3.4]
+  MatchHead on [f^g_a ; f^sa_v]: matched (own visual) / mismatched (another video's visual)   [sec. 3.4]
+  TemporalAttention (per question): f^ta_A = softmax(f_Q f^g_A^T / sqrt(D)) f^g_A,
+      f^ta_V = softmax(f_Q f^sa_V^T / sqrt(D)) f^sa_V                                        [sec. 3.5]
+  FusionHead: f_av = FC(tanh([f^ta_A + mean_t f^g_A ; f^ta_V + mean_t f^g_V])),
+      logits = FC(tanh(f_av * f_Q))                                                          [sec. 3.6]
+Loss (sec. 3.6): L = L_avqa + 0.5 L_source + 0.5 L_reg + 0.5 L_match, with
+  L_source = BCE(sigmoid(FC(G^a')), p_a) + BCE(sigmoid(FC(G^v')), p_v)   (presence per category, sec. 3.3)
+  L_reg    = CE(FC(g_i), i) over the C raw tokens                        (token i is category i, sec. 3.3)
+  L_match  = CE(matched, 1) + CE(mismatched, 0) over the segments        (sec. 3.4; one mean over both)
+
+Departures, and why:
+  - Question: the paper encodes words with an LSTM trained from scratch (public code: QstEncoder over a
+    93-word vocabulary); here f_Q is the CLIP-RN50 sentence embedding (standardised, projected), the question
+    feature of every model of this pipeline's CLIP block, so SaSR-Net and TASS-Net read the same features.
+  - Visual input: the paper uses ResNet-18 maps (512 channels; public code 14x14) directly; here any
+    (H, W, visual_dim) map is standardised and projected to d (TASS-Net's VisualProjection) and f^r_v is its
+    mean over positions (the public code average-pools the raw map). visual_dim=512 takes ResNet-18 maps.
+  - Spatial attention similarity: the paper writes a plain product X^T f^g_a; the public code L2-normalises
+    both sides (a cosine), which keeps the softmax over positions from saturating; we follow the code for the
+    similarity and the paper for the attended value (the maps themselves, not their unit vectors).
+  - SaSR block: the paper's equations are used as written (one parameter-free self-attention, single-head
+    cross-attentions). The public code replaces them with GroupViT-style blocks (3 transformer layers of 8
+    heads per modality, a hard Gumbel assignment of features to tokens, an audio branch that also attends to
+    the visual features) -- far more parameters and FLOPs (see tests/test_sasr.py for ours).
+  - Temporal attention: the paper's parameter-free form (question vector as the query). The public code uses
+    AVST's 4-head nn.MultiheadAttention with a residual FFN; its attention dropout (0.1) is kept here as
+    dropout on the temporal attention weights (option `dropout`).
+  - Mismatched pairs: the paper draws a random 1-s clip of another video for each segment; here, as in
+    TASS-Net, segment t of video u is paired with segment t of the next unique video (u + 1) mod U of the batch
+    (no mismatched pairs, and L_match = 0, when the batch holds a single video).
+  - Shortcut: the paper adds mean_t f^g_V to the visual branch; the public code adds mean_t f^sa_V. Paper.
+  - Tokens are initialised N(0, 1) like nn.Embedding (public code: zeros); with zeros the C tokens start
+    identical and only L_reg's classifier gradient tells them apart.
+Size (tests/test_sasr.py): 7,889,092 trainable parameters at d = 512 with 2048-d CLIP maps (the paper's
+65.1M count includes its ResNet-18, word LSTM and grouping transformers); forward 1.19 GFLOPs per question at
+T = 10, 7x7x2048 (FlopCounterMode, 2 FLOPs per multiply-add; 86% of it the 2048 -> 512 map projection).
+Losses average over questions (each question a sample, as in the paper): per-video outputs are gathered with
+video_index, so a video asked three times counts three times.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avqa.data.vocab import ANSWERS, INSTRUMENTS
+from avqa.models import losses
+from avqa.models.blocks import AnswerHead, AudioProjection, MatchHead, QuestionProjection, VisualProjection, fp32
+
+BATCH_KEYS = ("visual", "audio", "video_index", "sentence")
+SOURCE_KEYS = ("sources_audio", "sources_visual")
+
+
+def self_attention(f: torch.Tensor) -> torch.Tensor:
+    """S(f) = softmax(f f^T / sqrt(D)) f over the rows of f (..., S, D) (sec. 3.2), in float32."""
+    with fp32(f.device):
+        f = f.float()
+        weights = (f @ f.transpose(-1, -2) / math.sqrt(f.shape[-1])).softmax(-1)
+        return weights @ f
+
+
+class CrossAttention(nn.Module):
+    """CrossAttn(a, b) = softmax(FC_q(a) FC_k(b)^T / sqrt(D)) FC_v(b) (sec. 3.3); scores and mix in float32.
+
+    a (N, S_a, d), b (N, S_b, d) -> (N, S_a, d) and the weights (N, S_a, S_b).
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q, k, v = self.q(a), self.k(b), self.v(b)
+        with fp32(a.device):
+            weights = (q.float() @ k.float().transpose(-1, -2) / math.sqrt(q.shape[-1])).softmax(-1)
+            return weights @ v.float(), weights
+
+
+class SourceTokens(nn.Module):
+    """Source-wise learnable tokens G_C = {g_i}, i = 1..C, one per instrument category (sec. 3.2), shared by
+    both modalities, and the L_reg classifier FC(g_i) -> C category logits (sec. 3.3)."""
+
+    def __init__(self, n_sources: int, d_model: int):
+        super().__init__()
+        self.tokens = nn.Parameter(torch.randn(n_sources, d_model))
+        self.classifier = nn.Linear(d_model, n_sources)
+
+    def forward(self) -> torch.Tensor:
+        return self.tokens
+
+    def category_logits(self) -> torch.Tensor:
+        """FC(g_i) for every token: (C, C); row i should classify as category i."""
+        return self.classifier(self.tokens)
+
+
+class SaSRBlock(nn.Module):
+    """Source-aware semantic representation of one modality (sec. 3.2 self-attention, sec. 3.3 cross-attention).
+
+    features f^r (U, T, d), tokens G_C (C, d):
+      [f^s ; G^m] = S([f^r ; G_C])                    joint self-attention over the T segments and C tokens
+      G^m' = G^m + FC(CrossAttn(G^m, f^s))            tokens gather the segments
+      f^g  = FC(CrossAttn(f^s, G^m'))                 segments re-expressed through the tokens
+      presence = FC(G^m') (U, C)                      per-category presence logits for L_source
+    Returns f^g (U, T, d), presence logits (U, C) and the segment-over-token weights (U, T, C).
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.token_attn = CrossAttention(d_model)
+        self.token_fc = nn.Linear(d_model, d_model)
+        self.feature_attn = CrossAttention(d_model)
+        self.feature_fc = nn.Linear(d_model, d_model)
+        self.presence = nn.Linear(d_model, 1)
+
+    def forward(self, features: torch.Tensor, tokens: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        U, T, d = features.shape
+        joint = torch.cat([features.float(), tokens.float().expand(U, -1, -1)], 1)
+        mixed = self_attention(joint)
+        f_s, g = mixed[:, :T], mixed[:, T:]
+        gathered, _ = self.token_attn(g, f_s)
+        g_updated = g + self.token_fc(gathered)
+        expressed, weights = self.feature_attn(f_s, g_updated)
+        return self.feature_fc(expressed), self.presence(g_updated).squeeze(-1), weights
+
+
+class SpatialAttention(nn.Module):
+    """Multi-modal spatial attention (sec. 3.4): the source-aware audio finds its source on the visual map.
+
+    attention_t = softmax_p(cos(X_t,p, f^g_a,t)) over the P positions (cosine: see the module docstring),
+    f^attn_v,t = sum_p attention_t,p X_t,p,  f^sa_v,t = FC(tanh([f^g_v,t ; f^attn_v,t])).
+    enabled=False (the "w/o SA" ablation): uniform attention, i.e. f^attn_v = mean_p X.
+    maps (U, T, P, d), f_a, f_v (U, T, d) -> f^sa (U, T, d) and the attention (U, T, P) in float32.
+    """
+
+    def __init__(self, d_model: int, enabled: bool = True):
+        super().__init__()
+        self.enabled = bool(enabled)
+        self.fc = nn.Linear(2 * d_model, d_model)
+
+    def attention(self, maps: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
+        with fp32(maps.device):
+            if not self.enabled:
+                return maps.new_full(maps.shape[:3], 1.0 / maps.shape[2], dtype=torch.float32)
+            cosine = torch.einsum("utpd,utd->utp", F.normalize(maps.float(), dim=-1), F.normalize(f_a.float(), dim=-1))
+            return cosine.softmax(-1)
+
+    def forward(self, maps: torch.Tensor, f_a: torch.Tensor, f_v: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        attention = self.attention(maps, f_a)
+        with fp32(maps.device):
+            attended = torch.einsum("utp,utpd->utd", attention, maps.float())
+        f_sa = self.fc(torch.tanh(torch.cat([f_v.float(), attended], -1)))
+        return f_sa, attention
+
+
+class TemporalAttention(nn.Module):
+    """Multi-modal temporal attention (sec. 3.5): the question picks the moments of one modality's sequence.
+
+    f^ta = softmax_t(f_Q . f_t / sqrt(D)) f  over the T segments (parameter-free, as the paper writes it);
+    dropout on the weights while training (see the module docstring); enabled=False (the "w/o TA" ablation):
+    uniform weights, f^ta = mean_t f. f_q (B, d), sequence (B, T, d) -> f^ta (B, d), clean weights (B, T).
+    """
+
+    def __init__(self, dropout: float = 0.1, enabled: bool = True):
+        super().__init__()
+        self.enabled = bool(enabled)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, f_q: torch.Tensor, sequence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with fp32(sequence.device):
+            sequence = sequence.float()
+            if self.enabled:
+                scores = torch.einsum("btd,bd->bt", sequence, f_q.float()) / math.sqrt(sequence.shape[-1])
+                weights = scores.softmax(-1)
+            else:
+                weights = sequence.new_full(sequence.shape[:2], 1.0 / sequence.shape[1])
+            return torch.einsum("bt,btd->bd", self.dropout(weights), sequence), weights
+
+
+class FusionHead(nn.Module):
+    """Shortcut and fusion, answer prediction (sec. 3.6):
+    f_av = FC(tanh([f^ta_A + mean_t f^g_A ; f^ta_V + mean_t f^g_V])),  logits = FC(tanh(f_av * f_Q))."""
+
+    def __init__(self, d_model: int, n_answers: int):
+        super().__init__()
+        self.fuse = nn.Linear(2 * d_model, d_model)
+        self.answer = AnswerHead(d_model, n_answers)
+
+    def forward(self, ta_audio: torch.Tensor, g_audio: torch.Tensor, ta_visual: torch.Tensor,
+                g_visual: torch.Tensor, f_q: torch.Tensor) -> torch.Tensor:
+        audio = ta_audio + g_audio.mean(1)
+        visual = ta_visual + g_visual.mean(1)
+        f_av = self.fuse(torch.tanh(torch.cat([audio.float(), visual.float()], -1)))
+        return self.answer(f_av, f_q)
+
+
+def check_batch(batch: dict, visual_dim: int, audio_dim: int, sentence_dim: int) -> None:
+    """Clear errors for a batch that breaks the model batch contract (notes/batch_contract.md)."""
+    missing = [k for k in BATCH_KEYS if k not in batch]
+    if missing:
+        raise KeyError(f"batch lacks {missing}; SaSR-Net needs {list(BATCH_KEYS)}")
+    visual, audio, index = batch["visual"], batch["audio"], batch["video_index"]
+    if visual.dim() != 5 or visual.shape[-1] != visual_dim:
+        raise ValueError(f"batch['visual'] has shape {tuple(visual.shape)}, expected (U, T, H, W, {visual_dim})")
+    if audio.shape[:2] != visual.shape[:2] or audio.shape[-1] != audio_dim:
+        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected {tuple(visual.shape[:2])} "
+                         f"+ ({audio_dim},) to match batch['visual']")
+    B = index.shape[0]
+    if batch["sentence"].shape != (B, sentence_dim):
+        raise ValueError(f"batch['sentence'] has shape {tuple(batch['sentence'].shape)}, "
+                         f"expected ({B}, {sentence_dim})")
+    if B and (int(index.min()) < 0 or int(index.max()) >= visual.shape[0]):
+        raise ValueError(f"batch['video_index'] holds values outside [0, {visual.shape[0]}) (U = visual rows)")
+
+
+class SaSRNet(nn.Module):
+    """SaSR-Net (see the module docstring). model(batch) returns a dict:
+
+    logits (B, 42); spatial_attn (B, T, H*W): the audio's attention over each question's own video map;
+    temporal_attn_audio, temporal_attn_visual (B, T): the question's attention over the segments;
+    temporal_attn (B, 2T): both, interleaved [v1; a1; ...] (IL(V;A), each halved, as avqa.reporting reads it);
+    source_logits_audio, source_logits_visual (B, C): presence logits FC(G^m') of the question's video;
+    source_attn_audio, source_attn_visual (B, T, C): each segment's attention over the tokens;
+    token_logits (C, C): FC(g_i) of L_reg; match_logits, mismatch_logits (B, T, 2): the L_match classifier on
+    matched / mismatched segment pairs (only with match_weight > 0 and at least two unique videos).
+
+    Options: d_model (512, the paper's embedding size), n_sources (22 categories, avqa.data.vocab.INSTRUMENTS),
+    dropout (0.1, on the temporal attention weights), use_spatial / use_temporal (the SA / TA ablations of
+    Table 4: off = uniform attention), source_weight, reg_weight, match_weight (0.5 each, the paper's
+    lambda_1..3; 0 switches a term off), input sizes visual_dim (2048 CLIP-RN50; 512 ResNet-18), audio_dim
+    (128), sentence_dim (1024), n_answers (42).
+    Batch: the contract's visual, audio, video_index, sentence (tokens and question_words are not read) and,
+    for model.loss with source_weight > 0, sources_audio / sources_visual (U, n_sources) multi-hot floats.
+    """
+
+    def __init__(self, d_model: int = 512, n_sources: int = len(INSTRUMENTS), dropout: float = 0.1,
+                 use_spatial: bool = True, use_temporal: bool = True, source_weight: float = 0.5,
+                 reg_weight: float = 0.5, match_weight: float = 0.5, visual_dim: int = 2048, audio_dim: int = 128,
+                 sentence_dim: int = 1024, n_answers: int = len(ANSWERS)):
+        super().__init__()
+        self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim)
+        self.n_sources = n_sources
+        self.loss_weights = {"qa": 1.0, "source": float(source_weight), "reg": float(reg_weight),
+                             "match": float(match_weight)}
+        self.visual_proj = VisualProjection(visual_dim, d_model)
+        self.audio_proj = AudioProjection(audio_dim, d_model)
+        self.question_proj = QuestionProjection(sentence_dim, d_model)
+        self.source_tokens = SourceTokens(n_sources, d_model)
+        self.sasr_audio = SaSRBlock(d_model)
+        self.sasr_visual = SaSRBlock(d_model)
+        self.spatial = SpatialAttention(d_model, use_spatial)
+        if self.loss_weights["match"] > 0:
+            self.match_head = MatchHead(d_model)
+        self.temporal = TemporalAttention(dropout, use_temporal)
+        self.fusion_head = FusionHead(d_model, n_answers)
+
+    def video_features(self, visual: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything that depends on the video only, once per unique video (sec. 3.1-3.4)."""
+        maps = self.visual_proj(visual)                                   # (U, T, P, d)
+        f_r_a = self.audio_proj(audio)                                    # (U, T, d)
+        tokens = self.source_tokens()
+        g_a, presence_a, source_attn_a = self.sasr_audio(f_r_a, tokens)
+        g_v, presence_v, source_attn_v = self.sasr_visual(maps.mean(2), tokens)
+        f_sa, spatial = self.spatial(maps, g_a, g_v)
+        video = {"maps": maps, "g_audio": g_a, "g_visual": g_v, "sa_visual": f_sa, "spatial_attn": spatial,
+                 "source_logits_audio": presence_a, "source_logits_visual": presence_v,
+                 "source_attn_audio": source_attn_a, "source_attn_visual": source_attn_v}
+        if self.loss_weights["match"] > 0 and maps.shape[0] > 1:
+            # L_match pairs (sec. 3.4): each video's audio with its own visual, and with the next video's.
+            other = (torch.arange(maps.shape[0], device=maps.device) + 1) % maps.shape[0]
+            f_sa_other, _ = self.spatial(maps[other], g_a, g_v[other])
+            video["match_logits"] = self.match_head(g_a, f_sa)
+            video["mismatch_logits"] = self.match_head(g_a, f_sa_other)
+        return video
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        check_batch(batch, **self.dims)
+        index = batch["video_index"]
+        video = self.video_features(batch["visual"], batch["audio"])
+        f_q = self.question_proj(batch["sentence"])                       # (B, d)
+        g_a, g_v, f_sa = video["g_audio"][index], video["g_visual"][index], video["sa_visual"][index]
+        ta_audio, weights_audio = self.temporal(f_q, g_a)
+        ta_visual, weights_visual = self.temporal(f_q, f_sa)
+        out = {"logits": self.fusion_head(ta_audio, g_a, ta_visual, g_v, f_q),
+               "spatial_attn": video["spatial_attn"][index],
+               "temporal_attn_audio": weights_audio, "temporal_attn_visual": weights_visual,
+               "temporal_attn": torch.stack([weights_visual, weights_audio], -1).flatten(1) / 2,
+               "token_logits": self.source_tokens.category_logits()}
+        for key in ("source_logits_audio", "source_logits_visual", "source_attn_audio", "source_attn_visual",
+                    "match_logits", "mismatch_logits"):
+            if key in video:
+                out[key] = video[key][index]
+        return out
+
+    def source_loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """L_source: BCE of the audio presence logits against sources_audio plus the same for visual (sec. 3.3),
+        each a mean over the B questions' videos and the C categories."""
+        missing = [k for k in SOURCE_KEYS if k not in batch]
+        if missing:
+            raise KeyError(f"batch lacks {missing}: SaSR-Net's L_source needs the per-video instrument labels "
+                           f"(avqa.data.instruments); set source_weight=0 to train without them")
+        index, total = batch["video_index"], 0.0
+        for modality in ("audio", "visual"):
+            labels = batch[f"sources_{modality}"]
+            if labels.shape != (batch["visual"].shape[0], self.n_sources):
+                raise ValueError(f"batch['sources_{modality}'] has shape {tuple(labels.shape)}, expected "
+                                 f"({batch['visual'].shape[0]}, {self.n_sources}) (U videos x categories)")
+            total = total + F.binary_cross_entropy_with_logits(out[f"source_logits_{modality}"].float(),
+                                                               labels[index].float())
+        return total
+
+    def loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]
+             ) -> tuple[torch.Tensor, dict[str, float]]:
+        """L = L_avqa + source_weight L_source + reg_weight L_reg + match_weight L_match (sec. 3.6).
+
+        A term with weight 0 is 0 (and not computed); L_match is 0 for a batch of one video.
+        Returns (total, {"qa", "source", "reg", "match", "total"} as floats).
+        """
+        qa = losses.qa_loss(out["logits"], batch["answer"])
+        zero = qa.new_zeros(())
+        weights = self.loss_weights
+        source = self.source_loss(batch, out) if weights["source"] > 0 else zero
+        token_logits = out["token_logits"].float()
+        reg = (F.cross_entropy(token_logits, torch.arange(len(token_logits), device=token_logits.device))
+               if weights["reg"] > 0 else zero)
+        match = (losses.match_loss(out["match_logits"], out["mismatch_logits"])
+                 if weights["match"] > 0 and "match_logits" in out else zero)
+        return losses.total_loss({"qa": qa, "source": source, "reg": reg, "match": match}, weights)

@@ -1,0 +1,347 @@
+"""SaSR-Net (avqa.models.sasr): shapes, the paper's equations and loss terms against hand computations, index
+handling, bf16 autocast, training steps, the trainable parameter count and the forward FLOPs."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avqa.data.vocab import INSTRUMENTS
+from avqa.models import build_model, count_trainable, trainable_by_block
+from avqa.models.sasr import SaSRBlock
+
+C = len(INSTRUMENTS)
+SMALL = dict(d_model=16, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_batch(U=3, B=5, T=4, H=7, visual_dim=24, audio_dim=8, sentence_dim=20, seed=0, video_index=None):
+    g = torch.Generator().manual_seed(seed)
+    index = torch.tensor([0, 0, 1, 2, 2][:B]) if video_index is None else torch.as_tensor(video_index)
+    return {
+        "visual": 1e-3 * torch.randn(U, T, H, H, visual_dim, generator=g) + 0.7,
+        "audio": torch.randn(U, T, audio_dim, generator=g),
+        "video_index": index.long(),
+        "sentence": torch.randn(B, sentence_dim, generator=g),
+        "answer": torch.randint(0, 42, (B,), generator=g),
+        "question_id": torch.arange(B),
+        "sources_audio": (torch.rand(U, C, generator=g) < 0.2).float(),
+        "sources_visual": (torch.rand(U, C, generator=g) < 0.2).float(),
+    }
+
+
+def small_model(seed=0, **options):
+    torch.manual_seed(seed)
+    return build_model("sasr", **{**SMALL, **options})
+
+
+# --- shapes -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("H", [7, 14])
+def test_output_shapes_with_several_questions_per_video(H):
+    U, B, T = 3, 5, 4
+    batch = make_batch(U, B, T, H)
+    out = small_model().train()(batch)
+    assert out["logits"].shape == (B, 42)
+    assert out["spatial_attn"].shape == (B, T, H * H)
+    assert out["temporal_attn_audio"].shape == out["temporal_attn_visual"].shape == (B, T)
+    assert out["temporal_attn"].shape == (B, 2 * T)
+    assert out["source_logits_audio"].shape == out["source_logits_visual"].shape == (B, C)
+    assert out["source_attn_audio"].shape == out["source_attn_visual"].shape == (B, T, C)
+    assert out["token_logits"].shape == (C, C)
+    assert out["match_logits"].shape == out["mismatch_logits"].shape == (B, T, 2)
+    for key, size in (("spatial_attn", (B, T)), ("temporal_attn_audio", (B,)), ("temporal_attn_visual", (B,)),
+                      ("temporal_attn", (B,)), ("source_attn_audio", (B, T))):
+        torch.testing.assert_close(out[key].float().sum(-1), torch.ones(size))
+    # the interleaved view holds the two distributions at IL(V;A) positions, halved
+    torch.testing.assert_close(out["temporal_attn"][:, 0::2] * 2, out["temporal_attn_visual"])
+    torch.testing.assert_close(out["temporal_attn"][:, 1::2] * 2, out["temporal_attn_audio"])
+    # questions on the same video share everything that depends on the video only
+    torch.testing.assert_close(out["spatial_attn"][0], out["spatial_attn"][1])
+    torch.testing.assert_close(out["source_logits_audio"][3], out["source_logits_audio"][4])
+
+
+def test_forward_never_reads_the_labels():
+    batch = make_batch()
+    model = small_model().eval()
+    unlabeled = {k: v for k, v in batch.items() if not k.startswith("sources_")}
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch)["logits"], model(unlabeled)["logits"])
+
+
+# --- the paper's equations ----------------------------------------------------------------------------------------
+def test_sasr_block_equals_the_papers_equations():
+    """Sec. 3.2-3.3 written out with the block's own weights."""
+    torch.manual_seed(0)
+    U, T, d, n = 2, 3, 8, 5
+    block = SaSRBlock(d)
+    f_r, tokens = torch.randn(U, T, d), torch.randn(n, d)
+    f_g, presence, weights = block(f_r, tokens)
+
+    def cross(attn, a, b):
+        w = (attn.q(a) @ attn.k(b).transpose(-1, -2) / math.sqrt(d)).softmax(-1)
+        return w @ attn.v(b), w
+
+    for u in range(U):
+        joint = torch.cat([f_r[u], tokens])                                  # [f^r ; G_C]
+        mixed = (joint @ joint.T / math.sqrt(d)).softmax(-1) @ joint         # S(f)
+        f_s, g = mixed[:T], mixed[T:]
+        g_new = g + block.token_fc(cross(block.token_attn, g, f_s)[0])       # G' = G + FC(CrossAttn(G, f^s))
+        expressed, w = cross(block.feature_attn, f_s, g_new)
+        torch.testing.assert_close(f_g[u], block.feature_fc(expressed))      # f^g = FC(CrossAttn(f^s, G'))
+        torch.testing.assert_close(presence[u], block.presence(g_new)[:, 0])  # FC(G')
+        torch.testing.assert_close(weights[u], w)
+
+
+def test_spatial_and_temporal_attention_equations():
+    batch = make_batch()
+    model = small_model().eval()
+    with torch.no_grad():
+        out = model(batch)
+        video = model.video_features(batch["visual"], batch["audio"])
+        index = batch["video_index"]
+        maps, g_a = video["maps"], video["g_audio"]
+        cosine = torch.einsum("utpd,utd->utp", F.normalize(maps, dim=-1), F.normalize(g_a, dim=-1))
+        torch.testing.assert_close(out["spatial_attn"], cosine.softmax(-1)[index])
+        attended = torch.einsum("utp,utpd->utd", cosine.softmax(-1), maps)
+        f_sa = model.spatial.fc(torch.tanh(torch.cat([video["g_visual"], attended], -1)))
+        torch.testing.assert_close(video["sa_visual"], f_sa)
+        f_q = model.question_proj(batch["sentence"])
+        d = f_q.shape[-1]
+        for key, sequence in (("temporal_attn_audio", g_a[index]), ("temporal_attn_visual", f_sa[index])):
+            expected = (torch.einsum("btd,bd->bt", sequence, f_q) / math.sqrt(d)).softmax(-1)
+            torch.testing.assert_close(out[key], expected)
+
+
+def test_ablations_give_uniform_attention():
+    batch = make_batch()
+    out = small_model(use_spatial=False, use_temporal=False)(batch)
+    torch.testing.assert_close(out["spatial_attn"], torch.full_like(out["spatial_attn"], 1 / 49))
+    T = batch["visual"].shape[1]
+    torch.testing.assert_close(out["temporal_attn_audio"], torch.full_like(out["temporal_attn_audio"], 1 / T))
+
+
+# --- loss terms against hand computations -----------------------------------------------------------------------
+def test_source_loss_is_bce_of_presence_logits_audio_plus_visual():
+    batch = make_batch()
+    model = small_model()
+    with torch.no_grad():
+        out = model(batch)
+    _, terms = model.loss(batch, out)
+    index = batch["video_index"]
+    expected = 0.0
+    for modality in ("audio", "visual"):
+        p = torch.sigmoid(out[f"source_logits_{modality}"]).double()
+        y = batch[f"sources_{modality}"][index].double()
+        expected += float(-(y * p.log() + (1 - y) * (1 - p).log()).mean())
+    assert terms["source"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_reg_loss_makes_token_k_classify_as_category_k():
+    model = small_model()
+    out = model(make_batch())
+    logits = model.source_tokens.classifier(model.source_tokens.tokens).detach()
+    torch.testing.assert_close(out["token_logits"], logits)
+    expected = -sum(float(logits[k].log_softmax(-1)[k]) for k in range(C)) / C
+    assert model.loss(make_batch(), out)[1]["reg"] == pytest.approx(expected, rel=1e-5)
+    # trained on L_reg alone, every token ends up classified as its own category
+    optimizer = torch.optim.Adam(model.source_tokens.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = F.cross_entropy(model.source_tokens.category_logits(), torch.arange(C))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.equal(model.source_tokens.category_logits().argmax(-1), torch.arange(C))
+
+
+def test_match_loss_labels_matched_1_and_mismatched_0_with_the_next_videos_visual():
+    batch = make_batch()
+    model = small_model().eval()
+    with torch.no_grad():
+        out = model(batch)
+        video = model.video_features(batch["visual"], batch["audio"])
+        index = batch["video_index"]
+        other = (torch.arange(3) + 1) % 3                       # video u's audio with video u+1's visual
+        f_sa_other, _ = model.spatial(video["maps"][other], video["g_audio"], video["g_visual"][other])
+        torch.testing.assert_close(out["mismatch_logits"], model.match_head(video["g_audio"], f_sa_other)[index])
+        torch.testing.assert_close(out["match_logits"], model.match_head(video["g_audio"], video["sa_visual"])[index])
+        matched = out["match_logits"].reshape(-1, 2).log_softmax(-1)[:, 1]
+        mismatched = out["mismatch_logits"].reshape(-1, 2).log_softmax(-1)[:, 0]
+        expected = float(-torch.cat([matched, mismatched]).mean())
+        assert model.loss(batch, out)[1]["match"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_total_is_the_weighted_sum_and_zero_weights_switch_terms_off():
+    batch = make_batch()
+    model = small_model(source_weight=0.3, reg_weight=0.7, match_weight=0.2)
+    total, terms = model.loss(batch, model(batch))
+    expected = terms["qa"] + 0.3 * terms["source"] + 0.7 * terms["reg"] + 0.2 * terms["match"]
+    assert terms["total"] == pytest.approx(expected, rel=1e-5) and float(total.detach()) == pytest.approx(expected, rel=1e-5)
+
+    off = small_model(source_weight=0, reg_weight=0, match_weight=0)
+    unlabeled = {k: v for k, v in batch.items() if not k.startswith("sources_")}   # labels not needed then
+    out = off(unlabeled)
+    assert "match_logits" not in out and not hasattr(off, "match_head")
+    _, terms = off.loss(unlabeled, out)
+    assert terms["source"] == terms["reg"] == terms["match"] == 0.0
+    assert terms["total"] == pytest.approx(terms["qa"])
+
+
+def test_single_video_batch_has_no_mismatched_pairs():
+    batch = make_batch(U=1, B=3, video_index=[0, 0, 0])
+    model = small_model()
+    out = model(batch)
+    assert "match_logits" not in out
+    _, terms = model.loss(batch, out)
+    assert terms["match"] == 0.0 and terms["source"] > 0
+
+
+# --- indices -----------------------------------------------------------------------------------------------------
+def test_permuting_the_unique_videos_and_remapping_video_index_changes_nothing():
+    batch = make_batch(U=4, B=6, video_index=[0, 3, 1, 1, 2, 3])
+    permutation = torch.tensor([2, 0, 3, 1])                    # new row r holds old video permutation[r]
+    inverse = torch.argsort(permutation)
+    permuted = dict(batch, video_index=inverse[batch["video_index"]])
+    for key in ("visual", "audio", "sources_audio", "sources_visual"):
+        permuted[key] = batch[key][permutation]
+    model = small_model().eval()
+    with torch.no_grad():
+        a, b = model(batch), model(permuted)
+        for key in ("logits", "spatial_attn", "temporal_attn", "source_logits_audio", "source_logits_visual",
+                    "match_logits"):
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+        terms_a, terms_b = model.loss(batch, a)[1], model.loss(permuted, b)[1]
+    for term in ("qa", "source", "reg"):   # L_match pairs each video with the next one: a different partner
+        assert terms_a[term] == pytest.approx(terms_b[term], rel=1e-5)
+
+
+def test_unique_video_gather_equals_per_question_inputs():
+    batch = make_batch(U=3, B=5)
+    index = batch["video_index"]
+    per_question = dict(batch, video_index=torch.arange(5))
+    for key in ("visual", "audio", "sources_audio", "sources_visual"):
+        per_question[key] = batch[key][index]
+    model = small_model().eval()
+    with torch.no_grad():
+        a, b = model(batch), model(per_question)
+        for key in ("logits", "spatial_attn", "temporal_attn", "source_logits_visual"):
+            torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+        assert model.loss(batch, a)[1]["source"] == pytest.approx(model.loss(per_question, b)[1]["source"], rel=1e-5)
+
+
+def test_batch_errors_name_the_problem():
+    model = small_model()
+    batch = make_batch()
+    with pytest.raises(KeyError, match="sentence"):
+        model({k: v for k, v in batch.items() if k != "sentence"})
+    with pytest.raises(ValueError, match="visual"):
+        model(dict(batch, visual=batch["visual"][..., :5]))
+    with pytest.raises(ValueError, match="video_index"):
+        model(dict(batch, video_index=batch["video_index"] + 10))
+    out = model(batch)
+    with pytest.raises(KeyError, match="instrument labels"):
+        model.loss({k: v for k, v in batch.items() if k != "sources_visual"}, out)
+    with pytest.raises(ValueError, match="sources_audio"):
+        model.loss(dict(batch, sources_audio=batch["sources_audio"][:, :5]), out)
+
+
+# --- training, precision, size ------------------------------------------------------------------------------------
+def test_adam_steps_lower_the_loss_on_a_fixed_batch():
+    batch = make_batch(seed=1)
+    model = small_model(seed=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []
+    for _ in range(30):
+        total, terms = model.loss(batch, model(batch))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append(terms)
+    first, last = history[0], history[-1]
+    assert last["qa"] < 0.5 * first["qa"]
+    assert last["source"] < first["source"] and last["reg"] < first["reg"] and last["match"] < first["match"]
+    assert all(later["total"] < earlier["total"] for earlier, later in zip(history[::5], history[5::5]))
+
+
+def test_full_size_under_bf16_autocast():
+    batch = make_batch(U=2, B=3, T=10, visual_dim=2048, audio_dim=128, sentence_dim=1024, video_index=[0, 1, 1])
+    torch.manual_seed(0)
+    model = build_model("sasr").train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(batch)
+        total, terms = model.loss(batch, out)
+    total.backward()
+    assert out["logits"].shape == (3, 42) and torch.isfinite(out["logits"].float()).all()
+    for key in ("spatial_attn", "temporal_attn_audio", "temporal_attn_visual", "source_attn_visual"):
+        assert out[key].dtype == torch.float32, key        # attention arithmetic stays in float32
+    assert all(math.isfinite(v) for v in terms.values())
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    model.eval()
+    with torch.no_grad():
+        fp32_logits = model(batch)["logits"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16_logits = model(batch)["logits"].float()
+    assert (bf16_logits - fp32_logits).abs().max() < 0.1 * fp32_logits.abs().max()
+
+
+def expected_parameters(d=512, visual_dim=2048, audio_dim=128, sentence_dim=1024, n_sources=C, n_answers=42):
+    linear = lambda i, o: i * o + o  # noqa: E731
+    sasr = 6 * linear(d, d) + 2 * linear(d, d) + linear(d, 1)          # 2 CrossAttn (q, k, v), 2 FC, presence
+    return {"visual_proj": linear(visual_dim, d), "audio_proj": linear(audio_dim, d) + linear(d, d),
+            "question_proj": linear(sentence_dim, d), "source_tokens": n_sources * d + linear(d, n_sources),
+            "sasr_audio": sasr, "sasr_visual": sasr, "spatial": linear(2 * d, d),
+            "match_head": linear(2 * d, d) + linear(d, d // 2) + linear(d // 2, d // 4) + linear(d // 4, 2),
+            "temporal": 0, "fusion_head": linear(2 * d, d) + linear(d, n_answers)}
+
+
+def test_trainable_parameter_count():
+    model = build_model("sasr")
+    blocks = trainable_by_block(model)
+    assert blocks == expected_parameters()
+    total = count_trainable(model)
+    print(f"\nSaSR-Net trainable parameters (d=512, CLIP-RN50 2048-d maps): {total:,}; per block {blocks}")
+    assert total == 7_889_092
+    assert count_trainable(build_model("sasr", visual_dim=512)) == total - 1536 * 512
+
+
+def expected_flops(T=10, P=49, visual_dim=2048, d=512, n_sources=C, audio_dim=128, sentence_dim=1024):
+    """Forward FLOPs at one question of one video (2 per multiply-add; no mismatched pass when U = 1)."""
+    mm = lambda m, k, n: 2 * m * k * n  # noqa: E731
+    S = T + n_sources
+    sasr = (mm(n_sources, d, d) + 2 * mm(T, d, d) + mm(n_sources, d, d)          # token CrossAttn q, k, v; FC
+            + mm(T, d, d) + 2 * mm(n_sources, d, d) + mm(T, d, d) + mm(n_sources, d, 1)  # feature CrossAttn; FC
+            + 2 * mm(S, d, S)                                                      # S(f): scores and mix
+            + 4 * mm(n_sources, d, T))                                             # two cross-attention mixes
+    return (mm(T * P, visual_dim, d) + mm(T, audio_dim, d) + mm(T, d, d) + mm(1, sentence_dim, d)
+            + mm(n_sources, d, n_sources) + 2 * sasr
+            + 2 * mm(T, d, P) + mm(T, 2 * d, d)                                     # spatial attention, FC
+            + 2 * 2 * mm(1, d, T)                                                  # temporal, both modalities
+            + mm(1, 2 * d, d) + mm(1, d, 42))                                      # fusion, answer
+
+
+def measure_flops(model, visual_dim, H):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = make_batch(U=1, B=1, T=10, H=H, visual_dim=visual_dim, audio_dim=128, sentence_dim=1024,
+                       video_index=[0])
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(batch)
+    return counter.get_total_flops()
+
+
+def test_forward_flops_per_question():
+    torch.manual_seed(0)
+    clip = measure_flops(build_model("sasr").eval(), 2048, 7)
+    assert clip == expected_flops()
+    resnet = measure_flops(build_model("sasr", visual_dim=512).eval(), 512, 14)
+    assert resnet == expected_flops(P=196, visual_dim=512)
+    projection = 2 * 10 * 49 * 2048 * 512
+    print(f"\nSaSR-Net forward at B=1, T=10: {clip / 1e9:.3f} GFLOPs with 7x7x2048 maps "
+          f"({projection / clip:.0%} in the 2048->512 map projection), {resnet / 1e9:.3f} GFLOPs with "
+          f"14x14x512 ResNet-18 maps (FlopCounterMode: 2 FLOPs per multiply-add); paper: 2.11")
