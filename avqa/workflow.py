@@ -147,6 +147,8 @@ def extract_args(config: dict, encoder: str) -> str:
     if encoder == "clip_vit":
         vit = clip_vit_config(config)
         args.append(f"--backbone {q(vit['backbone'])} --n-tokens {vit['n_tokens']}")
+        if not vit["exact_embedding"]:
+            args.append("--merged-embedding")
     return " ".join(args)
 
 
@@ -163,8 +165,9 @@ def questions_vit_args(config: dict) -> str:
 
 
 def clip_vit_config(config: dict) -> dict:
-    """features.clip_vit: the ViT backbone and the merged tokens per frame (defaults ViT-B-32, 14)."""
-    return {"backbone": "ViT-B-32", "n_tokens": 14, **config["features"].get("clip_vit", {})}
+    """features.clip_vit: the ViT backbone, the merged tokens per frame, whether the frame embedding is CLIP's own
+    (a second pass) or the merging pass's (defaults ViT-B-32, 14, true)."""
+    return {"backbone": "ViT-B-32", "n_tokens": 14, "exact_embedding": True, **config["features"].get("clip_vit", {})}
 
 def shard_names(shards_json: str | Path) -> list[str]:
     return sorted(json.loads(Path(shards_json).read_text())["shards"])

@@ -64,7 +64,7 @@ class CountingArray:
     """Forwards to a zarr array, counting the reads."""
 
     def __init__(self, array):
-        self.array, self.reads = array, 0
+        self.array, self.reads, self.rows = array, 0, []
         self.shape, self.dtype = array.shape, array.dtype
 
     def get_orthogonal_selection(self, selection):
@@ -75,16 +75,18 @@ class CountingArray:
 
     def __getitem__(self, item):
         self.reads += 1
+        self.rows.append(item)
         return self.array[item]
 
 
-def test_one_zarr_read_per_batch_when_not_in_memory(paths):
+def test_one_chunk_read_per_unique_video_when_not_in_memory(paths):
     ds = _dataset(paths, in_memory=False)
     assert not ds.in_memory
+    expected = ds.batch([9, 0, 5, 1, 10, 4])["visual"]
     ds._visual_array = counter = CountingArray(ds._visual_array)
     batch = ds.batch([9, 0, 5, 1, 10, 4])                    # 3 videos, unsorted, repeated
-    assert counter.reads == 1
-    assert batch["visual"].shape[0] == 3
+    assert counter.reads == 3 and counter.rows == sorted(set(counter.rows))   # each video once, in row order
+    assert batch["visual"].shape[0] == 3 and torch.equal(batch["visual"], expected)
 
 
 def test_in_memory_auto_follows_the_budget(paths):

@@ -58,6 +58,7 @@ class EncoderRun:
     provenance: dict | None = None
     outputs: dict[str, tuple[int, ...]] | None = None     # store encoder name -> per-second shape
     n_tokens: int = encoders.CLIP_VIT_N_TOKENS
+    exact_embedding: bool = True                           # clip_vit: CLIP's own embedding (a second pass)
 
     def __post_init__(self):
         if self.outputs is None:
@@ -69,7 +70,8 @@ class EncoderRun:
         if self.name == "resnet18":
             return resnet18_maps(self.model, inputs, self.precision, self.channels_last).numpy()
         if self.name == "clip_vit":
-            embedding, tokens = encoders.clip_vit_frames(self.model, inputs, self.precision, self.n_tokens)
+            embedding, tokens = encoders.clip_vit_frames(self.model, inputs, self.precision, self.n_tokens,
+                                                         self.exact_embedding)
             return embedding.numpy(), tokens.numpy()
         return encoders.vggish_emb(self.model, inputs, self.precision)
 
@@ -81,7 +83,7 @@ class EncoderRun:
 def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch_size: int = 20,
                  precision: str = "fp32", channels_last: bool = True,
                  bn3_gamma: float = encoders.DEFAULT_BN3_GAMMA, backbone: str = encoders.CLIP_VIT_BACKBONE,
-                 n_tokens: int = encoders.CLIP_VIT_N_TOKENS) -> EncoderRun:
+                 n_tokens: int = encoders.CLIP_VIT_N_TOKENS, exact_embedding: bool = True) -> EncoderRun:
     torch_device = resolve_device(device)
     autocast_dtype(precision)  # validates the name early
     if name == "clip_rn50":
@@ -94,9 +96,10 @@ def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch
         model = encoders.load_clip_vit(weights, seed, torch_device, backbone)
         dims = encoders.clip_vit_dims(backbone, n_tokens)
         provenance = {"weights": weights, "weights_seed": seed, "backbone": backbone, "n_tokens": n_tokens,
-                      "tome_schedule": dims["schedule"]}
+                      "tome_schedule": list(dims["schedule"]), "exact_embedding": exact_embedding}
         return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance,
-                          {"clip_vit": dims["embedding"], "clip_vit_tokens": dims["tokens"]}, n_tokens)
+                          {"clip_vit": dims["embedding"], "clip_vit_tokens": dims["tokens"]}, n_tokens,
+                          exact_embedding)
     elif name == "vggish":
         model = encoders.load_vggish(weights, seed, torch_device)
         provenance = {"weights": weights, "weights_seed": seed}
@@ -213,6 +216,8 @@ def register(subparsers) -> None:
                         help=f"clip_vit: the open_clip ViT ({', '.join(encoders.CLIP_VIT_BACKBONES)})")
     parser.add_argument("--n-tokens", type=int, default=encoders.CLIP_VIT_N_TOKENS,
                         help="clip_vit: patch tokens kept per frame after ToMe merging")
+    parser.add_argument("--merged-embedding", action="store_true",
+                        help="clip_vit: take the frame embedding from the merging pass (one pass, not CLIP's own)")
     parser.add_argument("--failures", required=True, help="the failures .tsv to write")
     parser.add_argument("--T1", type=int, required=True, help="seconds kept per video")
     parser.add_argument("--fps", type=int, default=1)
@@ -249,7 +254,8 @@ def _run_extract(args) -> None:
     decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
                               args.backbone)
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
-                           args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens)
+                           args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens,
+                           not args.merged_embedding)
     if len(encoder.outputs) > 1 and not args.tokens_out:
         raise SystemExit(f"extract: --encoder {args.encoder} also writes its tokens: give --tokens-out")
     outs = [args.out, args.tokens_out] if len(encoder.outputs) > 1 else args.out

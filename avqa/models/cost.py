@@ -11,20 +11,23 @@ and every extra input a model may read (question_words, sources_*, visual_tokens
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from avqa.data.vocab import INSTRUMENTS
-from avqa.models import build_model, count_trainable
+from avqa.models import build_model, count_trainable, model_class
 
 DEFAULT_SHAPES = {"T": 10, "map": (7, 7, 2048), "words": 12}
 
 
-def example_batch(shapes: dict | None = None, vocab_size: int = 100, text_dim: int = 512) -> dict[str, torch.Tensor]:
+def example_batch(shapes: dict | None = None, vocab_size: int = 100) -> dict[str, torch.Tensor]:
     """One question on one video at `shapes` ({"T", "map": visual per segment, "tokens": (N, D) per segment if
-    any, "words"}), with fixed seeded values."""
+    any, "words", "text": the CLIP ViT text embedding's size}), with fixed seeded values."""
     shapes = {**DEFAULT_SHAPES, **(shapes or {})}
+    text_dim = shapes.get("text", 512)
     T, words = shapes["T"], shapes["words"]
     gen = torch.Generator().manual_seed(0)
     L = words + 2
@@ -85,9 +88,22 @@ def forward_gflops(model: nn.Module, batch: dict[str, torch.Tensor]) -> float:
     return (counter.get_total_flops() + sum(lstm_flops)) / 1e9
 
 
+def default_shapes(model_name: str, options: dict) -> dict:
+    """The paper-setting input shapes of a model with `options`: T = 10 pooled segments of 7x7 maps with its
+    visual channels; for a model on per-frame features (frame_dim: TSPM) T1 = 60 seconds of frame embeddings
+    with their merged tokens."""
+    params = inspect.signature(model_class(model_name).__init__).parameters
+    value = {name: options.get(name, p.default) for name, p in params.items()}
+    if "frame_dim" in value:
+        return {"T": 60, "map": (value["frame_dim"],), "tokens": (value["n_tokens"], value["token_dim"]),
+                "text": value.get("text_dim") or value["frame_dim"]}
+    return {"map": (7, 7, value.get("visual_dim", 2048))}
+
+
 def model_cost(model_name: str, options: dict, shapes: dict | None = None) -> dict:
-    """{"params": trainable parameters, "gflops": forward GFLOPs per question} of a registered model."""
+    """{"params": trainable parameters, "gflops": forward GFLOPs per question} of a registered model, at `shapes`
+    (default: default_shapes)."""
+    shapes = default_shapes(model_name, options) if shapes is None else shapes
     model = build_model(model_name, **options)
-    text_dim = getattr(model, "text_dim", 512)
-    batch = example_batch(shapes, vocab_size=options.get("vocab_size", 100), text_dim=text_dim)
+    batch = example_batch(shapes, vocab_size=options.get("vocab_size", 100))
     return {"params": count_trainable(model), "gflops": forward_gflops(model, batch)}

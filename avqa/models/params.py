@@ -1,4 +1,4 @@
-"""`python -m avqa params [--model tass] [--option k=v ...] [--out PATH]`: trainable parameter counts.
+"""`python -m avqa params [--model tass] [--option k=v ...] [--out PATH]`: trainable parameters and GFLOPs.
 
 Prints a table (total and per top-level block) and the same as one JSON object; --out also writes the JSON.
 Option values are parsed as YAML scalars (`--option stream=dual --option use_ls=false --option tau=0.02`).
@@ -54,10 +54,16 @@ def parse_options(pairs: list[str]) -> dict:
 
 
 def parameter_report(model_name: str, options: dict) -> dict:
-    """{"model", "options", "total", "blocks": {block: count}} for the model built with `options`."""
+    """{"model", "options", "total", "blocks": {block: count}, "gflops", "shapes"} for the model built with
+    `options`: trainable parameters, and forward GFLOPs per question at the paper-setting input shapes
+    (avqa.models.cost)."""
+    from avqa.models.cost import default_shapes, model_cost
+
     model = build_model(model_name, **options)
+    shapes = default_shapes(model_name, options)
     return {"model": model_name, "options": options, "total": count_trainable(model),
-            "blocks": trainable_by_block(model)}
+            "blocks": trainable_by_block(model), "gflops": round(model_cost(model_name, options, shapes)["gflops"], 4),
+            "shapes": shapes}
 
 
 def format_table(report: dict) -> str:
@@ -65,6 +71,8 @@ def format_table(report: dict) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{'block':<{width}}  {'trainable':>12}", f"{'-' * width}  {'-' * 12}"]
     lines += [f"{name:<{width}}  {count:>12,}" for name, count in rows]
+    if "gflops" in report:
+        lines.append(f"forward GFLOPs per question at {report['shapes']}: {report['gflops']:.3f}")
     return "\n".join(lines)
 
 
@@ -84,7 +92,8 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("params", help="trainable parameter counts of a model (total and per block)",
+    parser = subparsers.add_parser("params", help="trainable parameters (total and per block) and forward GFLOPs "
+                                                  "per question of a model",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tass", choices=sorted(REGISTRY), help="registry name (default tass)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

@@ -112,10 +112,11 @@ def _run_cost(spec_json: str) -> tuple[int, float | None]:
         return params, None
     shapes = {"T": int(store["visual"].shape[1]), "map": tuple(store["visual"].shape[2:]),
               "tokens": tuple(store["visual_tokens"].shape[2:]) if "visual_tokens" in store else None}
+    if "clip_texts" in spec:
+        shapes["text"] = int(open_read(spec["clip_texts"])["prompt"].shape[1])
     # word ids must stay inside the model's word embedding, if it has one (AVST)
     vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), 100)
-    return params, forward_gflops(model, example_batch(shapes, vocab_size=vocab,
-                                                       text_dim=getattr(model, "text_dim", 512)))
+    return params, forward_gflops(model, example_batch(shapes, vocab_size=vocab))
 
 
 def _cost(record: dict) -> tuple[int, float | None] | None:
