@@ -9,11 +9,17 @@ On the same videos in one run (default: 2 synthetic-looking 60-s 320x240 clips m
   (c) naive: ffmpeg dumps JPEGs at 1 fps to a temp dir, PIL loads each, CLIP's PIL preprocess per image,
       batch-1 model calls; audio: ffmpeg to a 16 kHz wav, torchvggish's wavfile_to_examples, one VGGish call.
 Also CLIP seconds per frame for batch sizes x (NCHW, channels_last), to choose features.batch_frames.cpu.
+decode_paths: decode CPU seconds per clip, today's path (every frame, full size) beside the new one (decoded to
+CLIP's 224, reference frames / keyframes only: media.decode_frames(short_side=224, skip=True)), interleaved in
+one run on 60-s 25-fps x264 clips (B-frames) of each --decode-sizes: `frames` = frame decoding + CLIP's
+preprocessing (what a CLIP extraction job pays per video), `decode` = that + the audio and VGGish's examples
+(the `decode` part); goal: new / old <= 0.5.
 Prints one JSON: best-of-`repeats` wall seconds and CPU seconds (incl. workers and ffmpeg) with their ratios
 (goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2), and `overlap_bound`: (model + decode CPU seconds) /
 threads, the wall time of a perfect pipeline on this many cores, with the naive time over it.
 
     python benchmarks/extract.py [--videos DIR] [--threads 2] [--workers 1] [--parts model pipeline ...]
+    python benchmarks/extract.py --parts decode_paths --decode-sizes 320x240 640x360 --repeats 5
 """
 from __future__ import annotations
 
@@ -33,13 +39,14 @@ from avqa.features import encoders, media
 from avqa.features.extract import extract_shard, load_encoder, start_decoding
 
 
-def make_videos(folder: Path, n: int, seconds: int) -> list[Path]:
-    """Moving test patterns (testsrc2) with a 440/660 Hz tone, 320x240 at 25 fps, AAC 44.1 kHz stereo."""
+def make_videos(folder: Path, n: int, seconds: int, size: str = "320x240") -> list[Path]:
+    """Moving test patterns (testsrc2) with a 440/660 Hz tone, `size` at 25 fps, AAC 44.1 kHz stereo; x264's
+    defaults (B-frames in a pyramid, keyframes 10 s apart)."""
     paths = []
     for i in range(n):
-        path = folder / f"bench{i}.mp4"
+        path = folder / f"bench{i}_{size}.mp4"
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-                        "-f", "lavfi", "-i", f"testsrc2=s=320x240:r=25:d={seconds}",
+                        "-f", "lavfi", "-i", f"testsrc2=s={size}:r=25:d={seconds}",
                         "-f", "lavfi", "-i", f"sine=f={440 + 220 * i}:r=44100:d={seconds}",
                         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", str(path)],
                        check=True)
@@ -59,16 +66,53 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def predecode(paths: list[Path], T1: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All videos' CLIP inputs (N, 3, 224, 224) and VGGish examples (M, 1, 96, 64), as the pipeline makes them."""
+# How decode_frames is called: today's path, and the new one (decoded to CLIP's input size, frames skipped).
+DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True}}
+
+
+def predecode(paths: list[Path], T1: int, path: str = "old", audio: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All videos' CLIP inputs (N, 3, 224, 224) and VGGish examples (M, 1, 96, 64) (None without audio), as the
+    pipeline makes them; `path` picks DECODE_PATHS' decode_frames arguments."""
     transform = encoders.clip_image_transform()
     images, examples = [], []
-    for path in paths:
-        frames = media.decode_frames(path, T1, pad=False)
+    for video in paths:
+        frames = media.decode_frames(video, T1, pad=False, **DECODE_PATHS[path])
         images.append(transform(frames.data))
-        audio = media.decode_audio(path, encoders.SAMPLE_RATE, T1, pad=False)
-        examples.append(torch.from_numpy(encoders.vggish_examples(audio.data, audio.seconds.n_real)))
-    return torch.cat(images), torch.cat(examples)
+        if audio:
+            sound = media.decode_audio(video, encoders.SAMPLE_RATE, T1, pad=False)
+            examples.append(torch.from_numpy(encoders.vggish_examples(sound.data, sound.seconds.n_real)))
+    return torch.cat(images), torch.cat(examples) if audio else None
+
+
+def decode_paths(folder: Path, sizes: list[str], n: int, seconds: int, T1: int, repeats: int) -> dict:
+    """CPU seconds per clip of the old and new decode paths, best of `repeats` interleaved rounds, per clip size:
+    frames (+ CLIP preprocessing) alone and with the audio; the new path's decode paths and largest offset.
+    Preprocessing runs on one thread, as in a decode worker (DataLoader workers run torch on one thread): idle
+    OpenMP threads spin after each op and would bill the next measurement."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {size: _decode_paths_of(make_videos(folder, n, seconds, size), T1, repeats, size) for size in sizes}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _decode_paths_of(paths: list[Path], T1: int, repeats: int, label: str) -> dict:
+    runs = {f"{what}_{path}": (path, what == "decode") for what in ("frames", "decode") for path in DECODE_PATHS}
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, (path, audio) in runs.items():
+            start = cpu_seconds()
+            predecode(paths, T1, path, audio)
+            best[name] = min(best[name], (cpu_seconds() - start) / len(paths))
+    new = [media.decode_frames(p, T1, pad=False, **DECODE_PATHS["new"]).seconds for p in paths]
+    out = {"cpu_seconds_per_clip": {k: round(v, 3) for k, v in best.items()},
+           "new_over_old": {what: round(best[f"{what}_new"] / best[f"{what}_old"], 3) for what in ("frames", "decode")},
+           "new_decode_paths": sorted({s.decode_path for s in new}),
+           "new_max_offset_s": max(s.max_offset for s in new)}
+    print(label, out, file=sys.stderr, flush=True)
+    return out
 
 
 def run_model(clip, vggish, images, examples, batch: int) -> None:
@@ -137,16 +181,30 @@ def main(argv=None) -> dict:
     parser.add_argument("--sweep-precision", default="bf16")
     parser.add_argument("--sweep-repeats", type=int, default=2)
     parser.add_argument("--parts", nargs="+",
-                        default=["model", "decode", "pipeline", "pipeline_in_process", "naive", "sweep"],
+                        default=["model", "decode", "pipeline", "pipeline_in_process", "naive", "sweep",
+                                 "decode_paths"],
                         help="pipeline_in_process: the pipeline with --workers 0 (no overlap, no CPU contention); "
-                             "decode: decoding + preprocessing alone (its CPU seconds bound what overlap can hide)")
+                             "decode: decoding + preprocessing alone (its CPU seconds bound what overlap can hide); "
+                             "decode_paths: old vs new decode path, CPU seconds per clip of --decode-sizes")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of model / pipeline / naive (best kept)")
+    parser.add_argument("--size", default="320x240", help="frame size of the synthetic clips")
+    parser.add_argument("--decode-sizes", nargs="+", default=["320x240", "640x360"],
+                        help="clip sizes of the decode_paths part (made like the synthetic clips)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    if args.parts == ["decode_paths"]:  # no model, no pipeline: only the decode comparison
+        with tempfile.TemporaryDirectory() as tmp:
+            report = {"threads": args.threads, "load_average_at_start": os.getloadavg()[0],
+                      "decode_paths": decode_paths(Path(tmp), args.decode_sizes, args.n_videos, args.seconds,
+                                                   args.T1, args.repeats),
+                      "load_average_at_end": os.getloadavg()[0]}
+        print(json.dumps(report, indent=1))
+        return report
+
     with tempfile.TemporaryDirectory() as tmp:
         paths = (sorted(Path(args.videos).glob("*.mp4")) if args.videos
-                 else make_videos(Path(tmp), args.n_videos, args.seconds))
+                 else make_videos(Path(tmp), args.n_videos, args.seconds, args.size))
         clip = load_encoder("clip_rn50", "random", 0, args.device, args.batch, channels_last=True)
         vggish = load_encoder("vggish", "random", 0, args.device, args.batch)
         images, examples = predecode(paths, args.T1)
@@ -180,6 +238,9 @@ def main(argv=None) -> dict:
         if "sweep" in args.parts:
             report["clip_seconds_per_frame"] = {args.sweep_precision: batch_sweep(
                 clip, images, args.sweep_batches, args.sweep_precision, args.sweep_repeats)}
+        if "decode_paths" in args.parts:
+            report["decode_paths"] = decode_paths(Path(tmp), args.decode_sizes, args.n_videos, args.seconds,
+                                                  args.T1, args.repeats)
     for key in ("seconds", "cpu_seconds"):
         report[key] = {p: {k: round(v, 2) for k, v in t.items()} for p, t in report[key].items()}
     report["load_average_at_end"] = os.getloadavg()[0]  # other jobs on the machine skew the timings

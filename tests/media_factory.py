@@ -18,10 +18,14 @@ def run_ffmpeg(*args: str) -> None:
 def make_video(path: str | Path, seconds: int = 4, size: tuple[int, int] = (64, 48), fps: float = 10,
                colours: list[str] | None = None, audio: bool = True, audio_rate: int = 16000,
                channels: int = 1, tone_from: float | None = None, gray: bool = False, vfr: bool = False,
-               video: bool = True, audio_bitrate: str = "64k") -> Path:
-    """An mp4: `colours` (one per second) or testsrc; sine audio (or silence then a tone from `tone_from` s).
+               video: bool = True, audio_bitrate: str = "64k", pattern: str = "testsrc",
+               keyint: int | None = None, bframes: int | None = None) -> Path:
+    """An mp4: `colours` (one per second) or a lavfi `pattern` (testsrc; testsrc2 moves, like the benchmark's
+    clips); sine audio (or silence then a tone from `tone_from` s).
 
-    vfr drops frames irregularly in the first two seconds and keeps the original timestamps.
+    vfr drops frames irregularly in the first two seconds and keeps the original timestamps. x264 runs with its
+    defaults (keyframes every 250 frames, up to 3 B-frames in a pyramid) unless keyint (frames between
+    keyframes) or bframes is given.
     """
     path = Path(path)
     width, height = size
@@ -32,13 +36,15 @@ def make_video(path: str | Path, seconds: int = 4, size: tuple[int, int] = (64, 
             sources = [f"color=c={c}:s={width}x{height}:r={fps}:d=1" for c in colours]
             chain = "".join(f"[{i}]" for i in range(len(sources))) + f"concat=n={len(sources)}:v=1:a=0"
         else:
-            sources = [f"testsrc=s={width}x{height}:r={fps}:d={seconds}"]
+            sources = [f"{pattern}=s={width}x{height}:r={fps}:d={seconds}"]
             chain = "[0]null"
         if vfr:
             chain += r",select='lt(mod(n\,7)\,2)+gte(t\,2)'"
         chain += ",format=gray" if gray else ""
         args += ["-filter_complex", f"{chain}[v]", "-map", "[v]", "-c:v", "libx264",
-                 "-pix_fmt", "gray" if gray else "yuv420p", *(["-vsync", "vfr"] if vfr else [])]
+                 "-pix_fmt", "gray" if gray else "yuv420p", *(["-vsync", "vfr"] if vfr else []),
+                 *(["-g", str(keyint), "-keyint_min", str(keyint)] if keyint else []),
+                 *(["-bf", str(bframes)] if bframes is not None else [])]
     if audio:
         duration = len(colours) if colours and video else seconds
         if tone_from is not None:

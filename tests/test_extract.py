@@ -184,10 +184,15 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
     """Batching across videos and padding by repeating features change nothing (up to float16 storage)."""
     group, _ = clip_out
     for vid in ("aligned", "portrait48"):
-        decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1)
+        # decoded as extraction decodes by default: straight to CLIP's input size, skipping where it may
+        decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1, short_side=encoders.CLIP_IMAGE_SIZE,
+                                      skip=True)
         direct = encoders.clip_maps(clip_run.model, encoders.clip_image_transform()(decoded.data), "fp32")
         stored = torch.from_numpy(group["maps"][_rows(group)[vid]].astype(np.float32))
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
+    attrs = dict(group.attrs)
+    assert attrs["frame_decoding"] == {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25}
+    assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
 
 def test_in_process_and_worker_decoding_give_identical_vggish_features(shard, vggish_out, tmp_path):

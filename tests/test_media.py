@@ -1,4 +1,5 @@
 """Decoding: frames at the centre of each second (CFR, VFR, portrait, grayscale, decord and ffmpeg paths),
+decoding less (to the encoder's size, keyframes / reference frames only, the offset bound and its fallback),
 16 kHz mono audio, padding / cutting to T1, and clear errors for broken files."""
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from avqa.features import encoders, media
 from media_factory import corrupt_file, make_video, nearest_colour, truncated_copy
@@ -129,6 +131,175 @@ def test_decord_failure_falls_back_to_ffmpeg(videos, monkeypatch, caplog):
 def test_ffmpeg_fallback_handles_cut_videos(videos):
     frames, seconds = media._frames_ffmpeg(videos["long"], media.probe(videos["long"]), T1=4, fps=1)
     assert frames.shape == (4, 24, 32, 3) and seconds.cut and seconds.available == 300
+
+
+# --- decoding less: to the encoder's size, only the frames the 1-fps sampling can get cheaply ---------------
+MOVING = {"pattern": "testsrc2", "fps": 25, "audio": False}   # moving pictures: a wrong frame changes the pixels
+SKIP = {"skip": True, "skip_min_pixels": 0}   # the test clips are far too small for skipping to pay by default
+
+
+@pytest.fixture(scope="module")
+def x264(tmp_path_factory):
+    d = tmp_path_factory.mktemp("x264")
+    return {
+        # x264's defaults: keyframes 10 s apart, B-frames in a pyramid (reference frames every 0.04-0.08 s)
+        "bframes": make_video(d / "bframes.mp4", seconds=6, size=(320, 240), **MOVING),
+        "dense_keys": make_video(d / "dense_keys.mp4", seconds=6, keyint=12, **MOVING),  # a keyframe every 0.48 s
+        # 2 fps with B-frames: reference frames 1 s apart, so the nearest can be 0.5 s from a centre
+        "sparse_refs": make_video(d / "sparse_refs.mp4", seconds=6, pattern="testsrc2", fps=2, audio=False),
+        "long25": make_video(d / "long25.mp4", seconds=40, size=(32, 24), fps=25, audio=False),
+    }
+
+
+def full_frames_at(path, times: np.ndarray) -> np.ndarray:
+    """Full-size frames that start at `times` (s), decoded by decord from every frame."""
+    import decord
+
+    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    starts = reader.get_frame_timestamp(range(len(reader)))[:, 0]
+    index = [int(np.argmin(np.abs(starts - t))) for t in times]
+    assert np.abs(starts[index] - times).max() < 1e-3, "a skipped-path frame starts where no frame starts"
+    return reader.get_batch(index).asnumpy()
+
+
+@pytest.mark.parametrize("height, width", [(240, 320), (360, 640), (160, 90), (337, 600), (48, 64), (224, 500)])
+@pytest.mark.parametrize("short_side", [224, 32])
+def test_scaled_size_is_the_encoders_resize_and_never_upscales(height, width, short_side):
+    from torchvision.transforms.v2 import functional as TF
+
+    size = media.scaled_size(height, width, short_side)
+    if min(height, width) <= short_side:
+        assert size == (height, width)
+    else:
+        assert size == tuple(TF.resize(torch.zeros(3, height, width, dtype=torch.uint8), [short_side]).shape[1:])
+    assert media.scaled_size(height, width, None) == (height, width)
+
+
+@pytest.mark.parametrize("skip", [{}, SKIP])
+def test_frames_decode_straight_to_the_short_side(videos, skip):
+    landscape = media.decode_frames(videos["cfr25"], T1=5, short_side=32, **skip)
+    assert landscape.data.shape == (5, 32, 42, 3) and colours_of(landscape.data) == COLOURS
+    portrait = media.decode_frames(videos["portrait"], T1=5, short_side=32, **skip)
+    assert portrait.data.shape == (5, 56, 32, 3) and colours_of(portrait.data) == COLOURS
+    small = media.decode_frames(videos["cfr25"], T1=5, short_side=224, **skip)   # never upscaled
+    assert small.data.shape == (5, 48, 64, 3)
+    assert landscape.seconds.decode_path == (media.REF_FRAMES if skip else media.FULL)
+
+
+def test_ffmpeg_fallback_decodes_to_the_short_side(videos):
+    path = videos["cfr25"]
+    frames, seconds = media._frames_ffmpeg(path, media.probe(path), T1=5, fps=1, short_side=32)
+    assert frames.shape == (5, 32, 42, 3) and colours_of(frames) == COLOURS
+    assert seconds.decode_path == media.FULL and seconds.max_offset < 0.1
+
+
+def test_full_decoding_is_the_default_and_records_the_frame_on_screen(videos):
+    decoded = media.decode_frames(videos["cfr25"], T1=5)
+    assert decoded.seconds.decode_path == media.FULL and len(decoded.seconds.offsets) == 5
+    assert all(-0.04 - 1e-3 < offset <= 1e-6 for offset in decoded.seconds.offsets)  # started, not yet replaced
+    audio = media.decode_audio(videos["cfr25"], SR, T1=5)
+    assert audio.seconds.decode_path == "" and audio.seconds.max_offset == 0
+
+
+def test_reference_frames_are_decoded_bit_exactly_near_each_centre(x264):
+    """x264 clips with B-frames and keyframes 10 s apart: only reference frames are decoded; each second's frame
+    is the full decode's frame at the same time, at most one frame interval from the centre."""
+    path = x264["bframes"]
+    decoded = media.decode_frames(path, T1=6, pad=False, **SKIP)
+    assert decoded.seconds.decode_path == media.REF_FRAMES and decoded.seconds.n_real == 6
+    assert decoded.seconds.max_offset <= 0.04 + 1e-3
+    times = media.centre_times(6) + np.array(decoded.seconds.offsets)
+    assert np.array_equal(decoded.data, full_frames_at(path, times))
+
+
+def test_dense_keyframes_are_decoded_alone_and_bit_exactly(x264):
+    path = x264["dense_keys"]
+    decoded = media.decode_frames(path, T1=6, pad=False, **SKIP)
+    assert decoded.seconds.decode_path == media.KEYFRAMES
+    assert 0.2 < decoded.seconds.max_offset <= media.MAX_OFFSET_S  # keyframes 0.48 s apart drift from 1-s centres
+    times = media.centre_times(6) + np.array(decoded.seconds.offsets)
+    assert np.array_equal(decoded.data, full_frames_at(path, times))
+
+
+def test_skipping_only_pays_from_skip_min_pixels_on(x264, videos):
+    """bframes: 144 frames of 320x240 up to the last centre's bound (5.75 s) = 1.106e7 pixels to decode."""
+    path = x264["bframes"]
+    assert media.decode_frames(path, T1=6, skip=True, skip_min_pixels=1.09e7).seconds.decode_path == media.REF_FRAMES
+    assert media.decode_frames(path, T1=6, skip=True, skip_min_pixels=1.12e7).seconds.decode_path == media.FULL
+    assert media.decode_frames(videos["cfr25"], T1=5, skip=True).seconds.decode_path == media.FULL   # default
+
+
+def test_skipping_that_would_drift_past_the_bound_decodes_every_frame(x264):
+    sparse = media.decode_frames(x264["sparse_refs"], T1=6, pad=False, **SKIP)
+    full = media.decode_frames(x264["sparse_refs"], T1=6, pad=False)
+    assert sparse.seconds.decode_path == media.FULL and np.array_equal(sparse.data, full.data)
+    assert sparse.seconds.offsets == full.seconds.offsets
+    strict = media.decode_frames(x264["bframes"], T1=6, pad=False, **SKIP, max_offset_s=0.01)
+    assert strict.seconds.decode_path == media.FULL
+    assert np.array_equal(strict.data, media.decode_frames(x264["bframes"], T1=6, pad=False).data)
+
+
+@pytest.mark.parametrize("failure, message", [("exit", "simulated ffmpeg failure"),
+                                              ("short_output", "output does not match its frame log")])
+def test_a_failing_skipping_decoder_falls_back_to_every_frame(x264, monkeypatch, caplog, failure, message):
+    run = media.subprocess.run
+
+    def failing(command, **kwargs):
+        if failure == "exit":
+            return media.subprocess.CompletedProcess(command, 1, b"", b"simulated ffmpeg failure")
+        result = run(command, **kwargs)
+        return media.subprocess.CompletedProcess(command, 0, result.stdout[:-1], result.stderr)
+
+    monkeypatch.setattr(media.subprocess, "run", failing)
+    with caplog.at_level(logging.WARNING, logger="avqa.features.media"):
+        decoded = media.decode_frames(x264["bframes"], T1=3, **SKIP)
+    assert decoded.seconds.decode_path == media.FULL and message in caplog.text
+    assert np.array_equal(decoded.data, media.decode_frames(x264["bframes"], T1=3).data)
+
+
+def test_nearest_frames_prefers_the_earlier_frame_on_a_tie():
+    starts = np.array([0.0, 0.25, 0.75, 2.0, 1.0])   # unsorted, like decode order
+    assert media.nearest_frames(starts, np.array([0.5, 0.8, -1.0, 1.4, 5.0])).tolist() == [1, 2, 0, 4, 3]
+
+
+@pytest.mark.parametrize("name", ["cfr25", "cfr10", "vfr", "portrait"])
+def test_skipping_keeps_each_seconds_picture_within_the_bound(videos, name):
+    decoded = media.decode_frames(videos[name], T1=5, **SKIP)
+    assert colours_of(decoded.data) == COLOURS
+    assert decoded.seconds.decode_path != media.FULL and decoded.seconds.max_offset <= media.MAX_OFFSET_S
+
+
+def test_skipping_pads_short_and_cuts_long_videos(videos, x264):
+    short = media.decode_frames(videos["short"], T1=6, **SKIP)
+    assert colours_of(short.data) == ["red", "lime", "blue", "blue", "blue", "blue"]
+    assert (short.seconds.n_real, short.seconds.padded, len(short.seconds.offsets)) == (3, True, 3)
+    long = media.decode_frames(x264["long25"], T1=6, **SKIP)
+    assert long.data.shape == (6, 24, 32, 3) and long.seconds.decode_path == media.REF_FRAMES
+    assert (long.seconds.n_real, long.seconds.available, long.seconds.cut) == (6, 40, True)
+    assert len({frame.tobytes() for frame in long.data}) == 6  # testsrc changes every second
+    one_fps = media.decode_frames(videos["long"], T1=6, **SKIP)   # reference frames 2 s apart: full decoding
+    assert one_fps.seconds.decode_path == media.FULL and one_fps.seconds.cut
+
+
+def test_fast_path_keeps_the_clip_rn50_maps(x264):
+    """The new path (decoded to 224, reference frames only) against the full-size full decode: the cosine of each
+    frame's CLIP-RN50 layer4 map (random weights) >= 0.99, and each frame is closer to its own second's full
+    decode than to the neighbouring seconds' (the tolerance tells seconds apart)."""
+    path = x264["bframes"]
+    model = encoders.load_clip("random", 0, "cpu")
+    transform = encoders.clip_image_transform()
+
+    def maps(frames):
+        with torch.inference_mode():
+            return encoders.clip_maps(model, transform(frames), "fp32").float().reshape(len(frames), -1)
+
+    fast = media.decode_frames(path, T1=6, pad=False, short_side=encoders.CLIP_IMAGE_SIZE, **SKIP)
+    assert fast.data.shape == (6, 224, 298, 3) and fast.seconds.decode_path == media.REF_FRAMES
+    full, new = maps(media.decode_frames(path, T1=6, pad=False).data), maps(fast.data)
+    cosine = torch.nn.functional.cosine_similarity(new[:, None], full[None], dim=-1)   # (new k, full j)
+    own = cosine.diagonal()
+    assert own.min() >= 0.99
+    assert torch.all(own[:-1] > cosine.diagonal(1)) and torch.all(own[1:] > cosine.diagonal(-1))
 
 
 # --- audio -------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 every job is submitted with sbatch, and results/table1.csv equals a local run's.
 
 Needs a running Slurm: on a Debian/Ubuntu machine as root, `bash scripts/slurm-local.sh` (about 10 s). Skipped,
-with that reason, where sbatch is not on PATH (e.g. CI). Takes ~15 minutes on 2 cores (a local run, then the
+with that reason, where sbatch is not on PATH or no controller answers `scontrol ping` (e.g. CI). Takes ~15 minutes on 2 cores (a local run, then the
 same DAG through Slurm).
 """
 from __future__ import annotations
@@ -21,9 +21,25 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny.yaml"
 P = Layout()
 
-pytestmark = [pytest.mark.slurm,
-              pytest.mark.skipif(shutil.which("sbatch") is None, reason="no sbatch on PATH: start a local Slurm "
-                                                                        "with scripts/slurm-local.sh")]
+
+
+def _why_no_slurm() -> str | None:
+    """None when a Slurm controller answers; else why not (sbatch installed is not enough: CI images may have
+    the client without a running slurmctld)."""
+    if shutil.which("sbatch") is None:
+        return "no sbatch on PATH: start a local Slurm with scripts/slurm-local.sh"
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"scontrol ping failed ({err}): start a local Slurm with scripts/slurm-local.sh"
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return f"no Slurm controller answers ({(ping.stdout + ping.stderr).strip().splitlines()[0][:200] if (ping.stdout + ping.stderr).strip() else ping.returncode}): start one with " \
+               "scripts/slurm-local.sh"
+    return None
+
+
+_NO_SLURM = _why_no_slurm()
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(_NO_SLURM is not None, reason=_NO_SLURM or "")]
 
 
 def _run(workdir: Path, *extra: str) -> subprocess.CompletedProcess:

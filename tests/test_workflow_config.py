@@ -146,7 +146,8 @@ def test_the_peers_run_specs_name_their_extra_inputs(config):
 
 def test_every_ablation_of_the_paper_is_a_variant_and_the_full_model_is_shared(config):
     expected = {
-        "table2": ["tass_no_target", "tass_no_ls", "tass_no_cms", "tass_no_tsg", "tass_no_jtg", "tass"],
+        "table2": ["tass_no_target", "tass_no_ls", "tass_no_cms", "tass_no_tsg", "tass_no_jtg", "tass_no_audio",
+                   "tass_no_visual", "tass"],
         "table3": ["tass_stride", "tass"], "table4": ["tass_mul", "tass_max", "tass"],
         "table5": ["tass_tau0", "tass_tau0005", "tass_tau002", "tass", "tass_tau003"],
         "table6": ["tass_cat_av", "tass_cat_va", "tass_il_av", "tass"],
@@ -226,9 +227,9 @@ def _train_jobs(workdir: Path, *targets: str) -> int:
 
 def test_dry_run_expands_the_ablation_grid_and_shares_runs(tmp_path, config):
     n_seeds = len(W.table_seeds(config, "table2"))
-    assert _train_jobs(tmp_path, P.table("table2")) == 6 * n_seeds
-    # table2 and table7 share the full model and the w/o L_cms single stream: 6 + 2 new variants, not 6 + 4.
-    assert _train_jobs(tmp_path, P.table("table2"), P.table("table7")) == 8 * n_seeds
+    assert _train_jobs(tmp_path, P.table("table2")) == 8 * n_seeds
+    # table2 and table7 share the full model and the w/o L_cms single stream: 8 + 2 new variants, not 8 + 4.
+    assert _train_jobs(tmp_path, P.table("table2"), P.table("table7")) == 10 * n_seeds
     # table1 (seed 0 only) and table3 share tass seed 0.
     n_table1 = len(W.table_variants(config, "table1"))
     assert _train_jobs(tmp_path, P.table("table1"), P.table("table3")) == n_table1 + 2 * n_seeds - 1

@@ -118,19 +118,21 @@ class Decoding:
     fps: int
     sample_rate: int
     items: Iterator[Item]
+    decode: dict | None = None      # how frames were decoded (extract_parts.DECODE_DEFAULTS), for the store attrs
 
 
 def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
-                   sample_rate: int = 16000, workers: int = 1,
-                   backbone: str = encoders.CLIP_VIT_BACKBONE) -> Decoding:
+                   sample_rate: int = 16000, workers: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE,
+                   decode: dict | None = None) -> Decoding:
     """Start the decode workers (they prefetch at once, e.g. while the model loads).
 
     In-process (workers=0) decoding runs between model batches, when the model's threads are idle: the video
     decoder then uses as many threads as the model (torch.get_num_threads()); a worker decodes on one.
     """
     threads = 1 if workers else torch.get_num_threads()
-    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads, backbone)
-    return Decoding(encoder_name, list(video_ids), T1, fps, sample_rate, iter(decode_loader(dataset, workers)))
+    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads, backbone, decode)
+    return Decoding(encoder_name, list(video_ids), T1, fps, sample_rate, iter(decode_loader(dataset, workers)),
+                    dataset.decode)
 
 
 def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | list[str | Path],
@@ -173,7 +175,8 @@ def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | lis
         progress.close()
         for writer, name in zip(writers, encoder.outputs):
             writer.close({"T1": T1, "fps": decoding.fps, "sample_rate": decoding.sample_rate,
-                          "n_failed": len(failures), **encoder.attrs(), "encoder": name})
+                          "n_failed": len(failures), **encoder.attrs(), "encoder": name,
+                          **({"frame_decoding": decoding.decode} if name != "vggish" else {})})
         write_failures(failures_tmp, failures)
     logger.info("%s %s: %d videos stored, %d failed -> %s", encoder.name, desc, len(writers[0].video_ids),
                 len(failures), ", ".join(map(str, outs)))
@@ -234,6 +237,13 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-frames-cuda", type=int, default=256)
     parser.add_argument("--channels-last", action="store_true", help="CLIP trunk in channels-last format")
     parser.add_argument("--workers", type=int, default=1, help="decoder processes (0: decode in-process)")
+    parser.add_argument("--full-size-frames", action="store_true",
+                        help="decode frames at full size (default: straight to the encoder's input size)")
+    parser.add_argument("--every-frame", action="store_true",
+                        help="decode every frame (default: keyframes / reference frames near each second's "
+                             "centre where they are within --max-offset-s, for long, large videos)")
+    parser.add_argument("--max-offset-s", type=float, default=0.25,
+                        help="farthest a skipped-to frame may be from its second's centre (else full decoding)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the model process")
     parser.set_defaults(func=_run_extract)
 
@@ -251,8 +261,10 @@ def _run_extract(args) -> None:
     precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
     batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
     weights = encoders.resolve_weights(args.weights, WEIGHTS_KEY[args.encoder])
+    decode = {"to_input_size": not args.full_size_frames, "skip_frames": not args.every_frame,
+              "max_offset_s": args.max_offset_s}
     decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
-                              args.backbone)
+                              args.backbone, decode)
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
                            args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens,
                            not args.merged_embedding)

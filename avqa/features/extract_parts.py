@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from avqa.features import encoders, media
+from avqa.features.encoders.resnet18 import IMAGE_SIZE as RESNET18_IMAGE_SIZE
 from avqa.features.encoders.resnet18 import resnet18_transform
 from avqa.features.layout import ENCODERS
 from avqa.features.videos import AmbiguousVideoError, find_video
@@ -31,6 +32,13 @@ DECODE_STAGE = {"clip_rn50": "decode_video", "resnet18": "decode_video", "clip_v
 FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(),
                     "resnet18": lambda backbone: resnet18_transform(),
                     "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
+# Frame decoding: straight to the encoder's input size, and (for long, large videos) only the keyframes or
+# reference frames nearest each second's centre, within max_offset_s, else the whole video (media.decode_frames).
+DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": media.MAX_OFFSET_S}
+# The short side each frame encoder resizes to: frames are decoded straight to it (media.decode_frames).
+FRAME_INPUT_SIZES = {"clip_rn50": lambda backbone: encoders.CLIP_IMAGE_SIZE,
+                     "resnet18": lambda backbone: RESNET18_IMAGE_SIZE,
+                     "clip_vit": lambda backbone: encoders.clip_vit_dims(backbone)["image_size"]}
 FAILURE_COLUMNS = ("video_id", "stage", "reason")
 
 
@@ -49,7 +57,8 @@ class DecodeDataset(torch.utils.data.Dataset):
     VGGish). Errors become failure Items so one broken file never stops the shard."""
 
     def __init__(self, video_ids: list[str], videos_dir: str | Path, encoder: str, T1: int, fps: int = 1,
-                 sample_rate: int = 16000, threads: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE):
+                 sample_rate: int = 16000, threads: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE,
+                 decode: dict | None = None):
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
         if fps != 1:
@@ -58,6 +67,8 @@ class DecodeDataset(torch.utils.data.Dataset):
         self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
         self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
         self.backbone = backbone
+        # how frames are decoded (DECODE_DEFAULTS; media.decode_frames): to the encoder's size, skipping frames
+        self.decode = {**DECODE_DEFAULTS, **(decode or {})}
         self._transform = None
 
     def __len__(self) -> int:
@@ -82,7 +93,10 @@ class DecodeDataset(torch.utils.data.Dataset):
 
     def _prepare(self, path: Path) -> tuple[torch.Tensor, media.Seconds]:
         if self.encoder in FRAME_TRANSFORMS:
-            decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads)
+            short_side = FRAME_INPUT_SIZES[self.encoder](self.backbone) if self.decode["to_input_size"] else None
+            decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads,
+                                          short_side=short_side, skip=self.decode["skip_frames"],
+                                          max_offset_s=self.decode["max_offset_s"])
             if self._transform is None:
                 self._transform = FRAME_TRANSFORMS[self.encoder](self.backbone)
             return self._transform(decoded.data), decoded.seconds
@@ -191,6 +205,9 @@ class ShardWriter:
             raise ValueError(f"{video_id}: features {features.shape}, expected {(seconds.n_real, *self.item_shape)}")
         self.data[len(self.video_ids)] = media.repeat_last(features, self.T1).astype(self.dtype)
         self.video_ids.append(video_id)
+        if seconds.decode_path:                       # frames: how they were decoded, how far from the centres
+            self.videos.setdefault("decode_path", {})[video_id] = seconds.decode_path
+            self.videos.setdefault("max_offset_s", {})[video_id] = round(seconds.max_offset, 4)
         self.videos["durations"][video_id] = round(seconds.duration, 3)
         self.videos["n_seconds"][video_id] = seconds.n_real
         self.videos["padded"][video_id] = seconds.padded

@@ -20,12 +20,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from avqa.data.vocab import INSTRUMENTS
 from avqa.models import build_model, count_trainable, model_class
 
-DEFAULT_SHAPES = {"T": 10, "map": (7, 7, 2048), "words": 12}
+DEFAULT_SHAPES = {"T": 10, "map": (7, 7, 2048), "words": 12, "audio": 128, "sentence": 1024, "token_width": 512}
 
 
 def example_batch(shapes: dict | None = None, vocab_size: int = 100) -> dict[str, torch.Tensor]:
     """One question on one video at `shapes` ({"T", "map": visual per segment, "tokens": (N, D) per segment if
-    any, "words", "text": the CLIP ViT text embedding's size}), with fixed seeded values."""
+    any, "words", "audio", "sentence" and "token_width": the CLIP-RN50 question features' sizes, "text": the CLIP
+    ViT text embedding's size}), with fixed seeded values."""
     shapes = {**DEFAULT_SHAPES, **(shapes or {})}
     text_dim = shapes.get("text", 512)
     T, words = shapes["T"], shapes["words"]
@@ -33,10 +34,10 @@ def example_batch(shapes: dict | None = None, vocab_size: int = 100) -> dict[str
     L = words + 2
     batch = {
         "visual": torch.randn(1, T, *shapes["map"], generator=gen),
-        "audio": torch.randn(1, T, 128, generator=gen),
+        "audio": torch.randn(1, T, shapes["audio"], generator=gen),
         "video_index": torch.zeros(1, dtype=torch.long),
-        "sentence": torch.randn(1, 1024, generator=gen),
-        "tokens": torch.randn(1, L, 512, generator=gen),
+        "sentence": torch.randn(1, shapes["sentence"], generator=gen),
+        "tokens": torch.randn(1, L, shapes["token_width"], generator=gen),
         "token_mask": torch.ones(1, L, dtype=torch.bool),
         "target_mask": torch.zeros(1, L, dtype=torch.bool).index_fill_(1, torch.tensor([3]), True),
         "answer": torch.zeros(1, dtype=torch.long),
@@ -94,10 +95,13 @@ def default_shapes(model_name: str, options: dict) -> dict:
     with their merged tokens."""
     params = inspect.signature(model_class(model_name).__init__).parameters
     value = {name: options.get(name, p.default) for name, p in params.items()}
+    audio = value.get("audio_dim", DEFAULT_SHAPES["audio"])
     if "frame_dim" in value:
         return {"T": 60, "map": (value["frame_dim"],), "tokens": (value["n_tokens"], value["token_dim"]),
-                "text": value.get("text_dim") or value["frame_dim"]}
-    return {"map": (7, 7, value.get("visual_dim", 2048))}
+                "text": value.get("text_dim") or value["frame_dim"], "audio": audio}
+    return {"map": (7, 7, value.get("visual_dim", 2048)), "audio": audio,
+            "sentence": value.get("sentence_dim", DEFAULT_SHAPES["sentence"]),
+            "token_width": value.get("token_dim", DEFAULT_SHAPES["token_width"])}
 
 
 def model_cost(model_name: str, options: dict, shapes: dict | None = None) -> dict:

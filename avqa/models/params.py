@@ -63,7 +63,7 @@ def parameter_report(model_name: str, options: dict) -> dict:
     shapes = default_shapes(model_name, options)
     return {"model": model_name, "options": options, "total": count_trainable(model),
             "blocks": trainable_by_block(model), "gflops": round(model_cost(model_name, options, shapes)["gflops"], 4),
-            "shapes": shapes}
+            "shapes": {key: list(v) if isinstance(v, tuple) else v for key, v in shapes.items()}}  # as JSON has it
 
 
 def format_table(report: dict) -> str:

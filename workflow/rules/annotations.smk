@@ -11,6 +11,8 @@ rule annotations:
         release=config["music_avqa"].get("release", "v1") if config["dataset"] == "music_avqa" else "v1",
     log:
         P.log("annotations", "{split}"),
+    benchmark:
+        P.benchmark("annotations", "{split}")
     shell:
         "python -m avqa annotations --json {input.json:q} --split {wildcards.split} --release {params.release} "
         "--out {output:q} {params.drop} > {log:q} 2>&1"
@@ -24,6 +26,8 @@ rule words:
         P.words(),
     log:
         P.log("words"),
+    benchmark:
+        P.benchmark("words")
     shell:
         "python -m avqa words --annotations {input:q} --out {output:q} > {log:q} 2>&1"
 
@@ -39,5 +43,7 @@ rule instruments:
         flag="--scenes" if config["dataset"] == "synthetic" else "--annotations",
     log:
         P.log("instruments"),
+    benchmark:
+        P.benchmark("instruments")
     shell:
         "python -m avqa instruments {params.flag} {input:q} --out {output:q} > {log:q} 2>&1"

@@ -18,6 +18,8 @@ checkpoint shards:
         max_missing=config["features"].get("max_missing_fraction", 0.05),
     log:
         P.log("shards"),
+    benchmark:
+        P.benchmark("shards")
     shell:
         "python -m avqa shards --annotations {input.annotations:q} --videos-dir {params.videos_dir:q} "
         "--videos-per-shard {params.per_shard} --max-missing-fraction {params.max_missing} --out {output:q} "
@@ -92,6 +94,8 @@ rule failures:
         P.failures(),
     log:
         P.log("failures"),
+    benchmark:
+        P.benchmark("failures")
     shell:
         "python -m avqa failures {input.clip:q} {input.vggish:q} --out {output:q} > {log:q} 2>&1"
 
@@ -108,6 +112,8 @@ rule questions:
         gpu=W.gpu_jobs(config),
     log:
         P.log("questions"),
+    benchmark:
+        P.benchmark("questions")
     shell:
         "python -m avqa questions --annotations {input.annotations:q} --out {output:q} {params.args} > {log:q} 2>&1"
 
@@ -125,6 +131,8 @@ rule questions_vit:
         gpu=W.gpu_jobs(config),
     log:
         P.log("questions_vit"),
+    benchmark:
+        P.benchmark("questions_vit")
     shell:
         "python -m avqa questions-vit --annotations {input.annotations:q} --out {output:q} {params.args} "
         "> {log:q} 2>&1"

@@ -29,6 +29,8 @@ rule pool:
         tokens=lambda wc, input: f"--tokens {' '.join(map(shlex.quote, input.tokens))}" if input.tokens else "",
     log:
         P.log("pool", "{method}", "{split}"),
+    benchmark:
+        P.benchmark("pool", "{method}", "{split}")
     shell:
         "python -m avqa pool --visual-encoder {params.visual} --visual {input.visual:q} {params.tokens} "
         "--vggish {input.vggish:q} --annotations {input.annotations:q} --split {wildcards.split} --T {params.T} "

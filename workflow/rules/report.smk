@@ -10,6 +10,8 @@ rule plot_table:
                subcategory="Accuracy per table"),
     log:
         P.log("plots", "{table}_accuracy"),
+    benchmark:
+        P.benchmark("plots", "{table}_accuracy")
     shell:
         "python -m avqa plot-table --table {wildcards.table} --csv {input:q} --out {output:q} > {log:q} 2>&1"
 
@@ -25,6 +27,8 @@ rule plot_curves:
         args=lambda wc: W.curves_args(config, wc.table),
     log:
         P.log("plots", "{table}_curves"),
+    benchmark:
+        P.benchmark("plots", "{table}_curves")
     shell:
         "python -m avqa plot-curves {params.args} --out {output:q} > {log:q} 2>&1"
 
@@ -43,6 +47,8 @@ rule plot_attention:
         questions=config.get("attention_questions", 3),
     log:
         P.log("plots", "attention", "{variant}_seed{seed}"),
+    benchmark:
+        P.benchmark("plots", "attention", "{variant}_seed{seed}")
     shell:
         "python -m avqa plot-attention --run {params.run:q} --videos-dir {params.videos_dir:q} "
         "--questions {params.questions} --out {output:q} > {log:q} 2>&1"

@@ -12,5 +12,7 @@ rule synthesize:
     threads: 2
     log:
         P.log("synthesize"),
+    benchmark:
+        P.benchmark("synthesize")
     shell:
         "python -m avqa synthesize {params.args} --workers {threads} > {log:q} 2>&1"

@@ -11,5 +11,7 @@ rule table:
         args=lambda wc: W.table_args(config, wc.table),
     log:
         P.log("tables", "{table}"),
+    benchmark:
+        P.benchmark("tables", "{table}")
     shell:
         "python -m avqa table --table {wildcards.table} {params.args} --out {output.csv:q} > {log:q} 2>&1"

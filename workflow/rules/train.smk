@@ -48,5 +48,7 @@ rule pretrain:
         gpu=W.gpu_jobs(config),
     log:
         P.log("pretrain", "{experiment}", "{variant}", "seed{seed}"),
+    benchmark:
+        P.benchmark("pretrain", "{experiment}", "{variant}", "seed{seed}")
     shell:
         "python -m avqa train --run-config-json {params.spec:q} --out {params.out:q} > {log:q} 2>&1"
