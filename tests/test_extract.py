@@ -268,7 +268,7 @@ def test_failures_merge_is_sorted_with_the_contract_columns(shard, clip_out, vgg
 
 
 def test_layout_matches_the_contract():
-    """design.md's stable layouts, and the added encoders (CLIP ViT's shapes follow its backbone)."""
+    """The stable layouts of ../shared/design.md, and the added encoders (CLIP ViT's shapes follow its backbone)."""
     assert LAYOUT["clip_rn50"] == ("maps", (7, 7, 2048), "float16") and LAYOUT["vggish"] == ("emb", (128,), "float32")
     assert LAYOUT["resnet18"] == ("maps", (7, 7, 512), "float16")
     assert LAYOUT["clip_vit"] == ("emb", None, "float16") and LAYOUT["clip_vit_tokens"] == ("tokens", None, "float16")

@@ -1,4 +1,4 @@
-"""avqa.paths: the results layout other people's scripts rely on (design.md), defined once."""
+"""avqa.paths: the results layout other people's scripts rely on (../shared/design.md), defined once."""
 from avqa.paths import Layout
 
 

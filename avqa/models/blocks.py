@@ -1,8 +1,9 @@
 """Shared blocks of the AVQA models: input projections, TSG+, JTG, token orders and the answer head.
 
 Paper: Jiang & Yin, "CLIP-Powered TASS: Target-Aware Single-Stream Network for Audio-Visual Question Answering"
-(arXiv 2405.07451; text in /work/shared/papers/001_20b6c203a3c35687.txt). Sections: 3.2 inputs and pre-processing,
-3.3 TSG+ (eqs. 2-7), 3.4 CMS loss and JTG (eqs. 8-19), 3.5 answer prediction (eq. 20), 4.1 loss and training recipe.
+(arXiv 2405.07451; text in the shared papers folder, 001_20b6c203a3c35687.txt). Sections: 3.2 inputs and
+pre-processing, 3.3 TSG+ (eqs. 2-7), 3.4 CMS loss and JTG (eqs. 8-19), 3.5 answer prediction (eq. 20), 4.1 loss
+and training recipe.
 The block structure where the paper is silent follows its predecessor TJSTG (arXiv 2305.12397, code
 Bravo5542/TJSTG, net_tjstg/tsjt_net.py). Every place where the code departs from the paper is an option whose
 default is the paper's form, except input normalisation (see below) and the target word's selection, which the

@@ -34,7 +34,7 @@ BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mas
 
 
 def check_batch(batch: dict, visual_dim: int, audio_dim: int, sentence_dim: int, token_dim: int) -> None:
-    """Clear errors for a batch that breaks the model batch contract (docs: notes/contracts.md)."""
+    """Clear errors for a batch that breaks the model batch contract (the contract: avqa/models/__init__.py)."""
     missing = [k for k in BATCH_KEYS if k not in batch]
     if missing:
         raise KeyError(f"batch lacks {missing}; the model batch contract needs {list(BATCH_KEYS)}")

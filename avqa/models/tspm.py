@@ -1,5 +1,5 @@
 """TSPM: Temporal-Spatial Perception Model (Li, Du & Hu, ACM MM 2024, "Boosting Audio Visual Question Answering
-via Key Semantic-Aware Cues", arXiv 2407.20693; summary in /work/shared/papers/003_120ffb99af5272fa.txt).
+via Key Semantic-Aware Cues", arXiv 2407.20693; summary in the shared papers folder, 003_120ffb99af5272fa.txt).
 
 Only a structured summary of the paper is available here (no equations or section numbers), so docstrings cite the
 paper's block names and write each computation out; where the summary is silent the authors' public code

@@ -1,7 +1,7 @@
 """The look and sound of each instrument type in the synthetic dataset.
 
 Every type gets its own saturated colour, shape and size (random CLIP features separate objects by colour far
-better than by shape, see design.md) and its own sound: a fundamental no other type shares, a harmonic recipe
+better than by shape, see ../shared/design.md) and its own sound: a fundamental no other type shares, a harmonic recipe
 (bowed / reed / brass / plucked / keys / percussion ...) and, for some, band noise. The first 8 types are the
 default subset: their colours are the 8 of a candidate palette with the largest smallest pairwise RGB distance
 (119) among those at least 100 away from every background colour (brown room, blue sky, green grass); the
