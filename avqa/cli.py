@@ -19,6 +19,7 @@ COMMANDS = {
     "annotations": "avqa.data.annotations",
     "words": "avqa.data.words",
     "instruments": "avqa.data.instruments",
+    "standins": "avqa.data.standins",
     "shards": "avqa.features.shards",
     "extract": "avqa.features.extract",
     "failures": "avqa.features.extract",

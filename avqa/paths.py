@@ -5,6 +5,7 @@ the layout cannot drift between them. Every method returns a relative or absolut
 a method given Snakemake wildcards ("{split}") returns the pattern, so the rules and the code share one template.
 
     {root}/synthetic/                          the generated dataset (dataset: synthetic)
+    {root}/standins/                           stand-in clips per video id (music_avqa.standins: scale check)
     {root}/annotations/{split}.parquet         one row per question
     {root}/annotations/words.json              the train split's question-word vocabulary
     {root}/annotations/instruments.parquet     per-video instrument labels
@@ -42,6 +43,10 @@ class Layout:
     # --- data and features ------------------------------------------------------------------------------------
     def synthetic(self) -> str:
         return self._("synthetic")
+
+    def standins(self) -> str:
+        """Stand-in clips for every annotated video id (bases/, videos/{video_id}.mp4)."""
+        return self._("standins")
 
     def annotations(self, split: str = "{split}") -> str:
         return self._("annotations", f"{split}.parquet")

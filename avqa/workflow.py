@@ -115,7 +115,27 @@ def instrument_source(config: dict) -> str:
 def videos_dir(config: dict) -> str:
     if config["dataset"] == "synthetic":
         return f"{synthetic_dir(config)}/videos"
+    if standins(config):
+        return f"{Layout.of(config).standins()}/videos"
     return config["music_avqa"]["videos_dir"]
+
+
+def standins(config: dict) -> dict | None:
+    """music_avqa.standins (stand-in clips for every annotated id, the scale check) or None."""
+    return (config.get("music_avqa") or {}).get("standins") if config["dataset"] == "music_avqa" else None
+
+
+def made_videos(config: dict) -> list[str]:
+    """The rule output holding the videos (synthetic dataset or stand-ins); [] for real videos, read as they are."""
+    if config["dataset"] == "synthetic":
+        return [videos_dir(config)]
+    return [Layout.of(config).standins()] if standins(config) else []
+
+
+def standins_args(config: dict) -> str:
+    s = standins(config)
+    return (f"--seconds {s['seconds']} --width {s['width']} --height {s['height']} --fps {s['video_fps']} "
+            f"--bases {s['bases']}")
 
 
 def encoder_weights(config: dict, encoder: str) -> str:

@@ -2,8 +2,8 @@
 
 
 def synthetic_videos(wildcards):
-    """The synthetic videos folder is a rule output; real videos are just read (no rule makes them)."""
-    return [W.videos_dir(config)] if config["dataset"] == "synthetic" else []
+    """The synthetic videos or the stand-ins are a rule output; real videos are just read (no rule makes them)."""
+    return W.made_videos(config)
 
 
 checkpoint shards:
