@@ -9,7 +9,6 @@ pooling, training) does its full per-video work. The output folder is written at
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import shutil
@@ -18,14 +17,14 @@ from pathlib import Path
 import ffmpeg
 
 from avqa.atomic import atomic_path
-from avqa.features.shards import annotated_video_ids
+from avqa.features.shards import annotated_video_ids, stable_hash
 
 logger = logging.getLogger(__name__)
 
 
 def base_of(video_id: str, bases: int) -> int:
-    """Which base clip a video id links to (a stable hash, not Python's salted hash())."""
-    return int.from_bytes(hashlib.blake2b(video_id.encode(), digest_size=8).digest(), "big") % bases
+    """Which base clip a video id links to (stable across runs)."""
+    return stable_hash(video_id) % bases
 
 
 def render_base(path: Path, index: int, bases: int, seconds: int, width: int, height: int, fps: int) -> None:

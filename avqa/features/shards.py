@@ -54,7 +54,8 @@ def annotated_video_ids(annotations: list[str | Path]) -> list[str]:
     return sorted(ids)
 
 
-def _hash(text: str) -> int:
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a string, the same in every process (Python's hash() is salted)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
@@ -66,7 +67,7 @@ def cut_points(video_ids: list[str], videos_per_shard: int) -> list[list[str]]:
     runs, current = [], []
     for video_id in video_ids:
         current.append(video_id)
-        if _hash(video_id) % videos_per_shard == 0 or len(current) >= 2 * videos_per_shard:
+        if stable_hash(video_id) % videos_per_shard == 0 or len(current) >= 2 * videos_per_shard:
             runs.append(current)
             current = []
     if current:
