@@ -1,22 +1,17 @@
 """Smoke test of benchmarks/pooled_store.py at a tiny scale (a few videos), so the benchmark cannot rot."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pooled_store.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("pooled_store_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("pooled_store")
 
 
 def test_tiny_run_reports_every_part(bench, tmp_path, capsys):

@@ -2,7 +2,6 @@
 workflow/configs/scale.yaml on the real annotation files, and benchmarks/scale_report.py."""
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from avqa.data.annotations import load_annotations
 from avqa.data.standins import base_of, make_standins
 from avqa.features.media import decode_audio, decode_frames
 from avqa.features.shards import write_shards
+from benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared/data/music_avqa"
-SCRIPT = ROOT / "benchmarks" / "scale_report.py"
 
 
 def parquet(tmp_path: Path, ids: list[str], name: str = "test") -> Path:
@@ -81,10 +80,7 @@ def test_the_overlay_covers_every_real_id(tmp_path):
 
 @pytest.fixture(scope="module")
 def report():
-    spec = importlib.util.spec_from_file_location("scale_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("scale_report")
 
 
 def bench(path: Path, seconds: float, rss: float, cpu: float) -> None:
