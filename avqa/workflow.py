@@ -162,12 +162,15 @@ def extract_args(config: dict, encoder: str) -> str:
     ]
     if "weights_bn3_gamma" in config:
         args.append(f"--bn3-gamma {config['weights_bn3_gamma']}")
-    decode = {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, **feats.get("decode", {})}
+    decode = {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True,
+              **feats.get("decode", {})}
     args.append(f"--max-offset-s {decode['max_offset_s']}")
     if not decode["to_input_size"]:
         args.append("--full-size-frames")
     if not decode["skip_frames"]:
         args.append("--every-frame")
+    if not decode["deblock"]:
+        args.append("--no-deblock")
     if feats["channels_last"]:
         args.append("--channels-last")
     if encoder == "clip_vit":

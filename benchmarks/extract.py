@@ -13,7 +13,8 @@ decode_paths: decode CPU seconds per clip, today's path (every frame, full size)
 CLIP's 224, reference frames / keyframes only: media.decode_frames(short_side=224, skip=True)), interleaved in
 one run on 60-s 25-fps x264 clips (B-frames) of each --decode-sizes: `frames` = frame decoding + CLIP's
 preprocessing (what a CLIP extraction job pays per video), `decode` = that + the audio and VGGish's examples
-(the `decode` part); goal: new / old <= 0.5.
+(the `decode` part); goal: new / old <= 0.5. new_no_deblock: the new path without H.264's loop filter, with the
+PSNR of its frames against the new path's (no_deblock_psnr_db: lowest, median).
 Prints one JSON: best-of-`repeats` wall seconds and CPU seconds (incl. workers and ffmpeg) with their ratios
 (goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2), and `overlap_bound`: (model + decode CPU seconds) /
 threads, the wall time of a perfect pipeline on this many cores, with the naive time over it.
@@ -33,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from avqa.features import encoders, media
@@ -66,8 +68,10 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-# How decode_frames is called: today's path, and the new one (decoded to CLIP's input size, frames skipped).
-DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True}}
+# How decode_frames is called: today's path, the new one (decoded to CLIP's input size, frames skipped) and the
+# new one without H.264's loop filter (features.decode.deblock: false; frames not exact, their PSNR is reported).
+DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True},
+                "new_no_deblock": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True, "deblock": False}}
 
 
 def predecode(paths: list[Path], T1: int, path: str = "old", audio: bool = True
@@ -106,13 +110,25 @@ def _decode_paths_of(paths: list[Path], T1: int, repeats: int, label: str) -> di
             start = cpu_seconds()
             predecode(paths, T1, path, audio)
             best[name] = min(best[name], (cpu_seconds() - start) / len(paths))
-    new = [media.decode_frames(p, T1, pad=False, **DECODE_PATHS["new"]).seconds for p in paths]
+    new = [media.decode_frames(p, T1, pad=False, **DECODE_PATHS["new"]) for p in paths]
+    rough = [media.decode_frames(p, T1, pad=False, **DECODE_PATHS["new_no_deblock"]) for p in paths]
     out = {"cpu_seconds_per_clip": {k: round(v, 3) for k, v in best.items()},
-           "new_over_old": {what: round(best[f"{what}_new"] / best[f"{what}_old"], 3) for what in ("frames", "decode")},
-           "new_decode_paths": sorted({s.decode_path for s in new}),
-           "new_max_offset_s": max(s.max_offset for s in new)}
+           **{f"{path}_over_old": {what: round(best[f"{what}_{path}"] / best[f"{what}_old"], 3)
+                                   for what in ("frames", "decode")} for path in DECODE_PATHS if path != "old"},
+           "new_decode_paths": sorted({d.seconds.decode_path for d in new}),
+           "new_max_offset_s": max(d.seconds.max_offset for d in new),
+           "no_deblock_psnr_db": psnr_range([d.data for d in new], [d.data for d in rough])}
     print(label, out, file=sys.stderr, flush=True)
     return out
+
+
+def psnr_range(exact: list, approximate: list) -> list[float]:
+    """[lowest, median] PSNR (dB, peak 255) over all frames of approximate against exact (same frame times)."""
+    values = []
+    for a, b in zip(exact, approximate):
+        mse = ((a.astype(float) - b.astype(float)) ** 2).reshape(len(a), -1).mean(axis=1)
+        values.extend(10 * np.log10(255 ** 2 / np.maximum(mse, 1e-10)))
+    return [round(float(np.min(values)), 1), round(float(np.median(values)), 1)]
 
 
 def run_model(clip, vggish, images, examples, batch: int) -> None:

@@ -3,8 +3,8 @@
     python benchmarks/scale_report.py results_scale            # a Markdown table
     python benchmarks/scale_report.py results_scale --json     # the same figures as JSON
 
-A stage is the first folder under {results_dir}/benchmarks/ (extract/, pool/, train/, ...) or the file's own
-name (shards.tsv). Per stage: jobs, summed and longest wall time, summed CPU time, the largest peak RSS. Disk:
+A stage is the first folder under {results_dir}/benchmarks/ (pool/, train/, ...; extraction per encoder:
+extract/clip_rn50, extract/vggish) or the file's own name (shards.tsv). Per stage: jobs, summed and longest wall time, summed CPU time, the largest peak RSS. Disk:
 `du`-style bytes (hard links counted once) of each output folder under the results root.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ DISK_FOLDERS = ("standins", "synthetic", "annotations", "features/clip_rn50", "f
 
 def stage_of(tsv: Path, root: Path) -> str:
     parts = tsv.relative_to(root).parts
+    if parts[0] == "extract" and len(parts) > 2:  # one stage per encoder: their costs differ by an order
+        return "/".join(parts[:2])
     return parts[0] if len(parts) > 1 else tsv.stem
 
 

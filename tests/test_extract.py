@@ -191,7 +191,8 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
         stored = torch.from_numpy(group["maps"][_rows(group)[vid]].astype(np.float32))
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
     attrs = dict(group.attrs)
-    assert attrs["frame_decoding"] == {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25}
+    assert attrs["frame_decoding"] == {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25,
+                                       "deblock": True}
     assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
 

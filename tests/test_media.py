@@ -281,10 +281,12 @@ def test_skipping_pads_short_and_cuts_long_videos(videos, x264):
     assert one_fps.seconds.decode_path == media.FULL and one_fps.seconds.cut
 
 
-def test_fast_path_keeps_the_clip_rn50_maps(x264):
-    """The new path (decoded to 224, reference frames only) against the full-size full decode: the cosine of each
-    frame's CLIP-RN50 layer4 map (random weights) >= 0.99, and each frame is closer to its own second's full
-    decode than to the neighbouring seconds' (the tolerance tells seconds apart)."""
+@pytest.mark.parametrize("deblock", [True, False])
+def test_fast_path_keeps_the_clip_rn50_maps(x264, deblock):
+    """The new path (decoded to 224, reference frames only; with or without the loop filter) against the
+    full-size full decode: the cosine of each frame's CLIP-RN50 layer4 map (random weights) >= 0.99, and each
+    frame is closer to its own second's full decode than to the neighbouring seconds' (the tolerance tells
+    seconds apart)."""
     path = x264["bframes"]
     model = encoders.load_clip("random", 0, "cpu")
     transform = encoders.clip_image_transform()
@@ -293,13 +295,32 @@ def test_fast_path_keeps_the_clip_rn50_maps(x264):
         with torch.inference_mode():
             return encoders.clip_maps(model, transform(frames), "fp32").float().reshape(len(frames), -1)
 
-    fast = media.decode_frames(path, T1=6, pad=False, short_side=encoders.CLIP_IMAGE_SIZE, **SKIP)
+    fast = media.decode_frames(path, T1=6, pad=False, short_side=encoders.CLIP_IMAGE_SIZE, **SKIP, deblock=deblock)
     assert fast.data.shape == (6, 224, 298, 3) and fast.seconds.decode_path == media.REF_FRAMES
     full, new = maps(media.decode_frames(path, T1=6, pad=False).data), maps(fast.data)
     cosine = torch.nn.functional.cosine_similarity(new[:, None], full[None], dim=-1)   # (new k, full j)
     own = cosine.diagonal()
     assert own.min() >= 0.99
     assert torch.all(own[:-1] > cosine.diagonal(1)) and torch.all(own[1:] > cosine.diagonal(-1))
+
+
+def test_skipping_the_loop_filter_is_close_but_not_exact(x264, monkeypatch):
+    """deblock=False: the same frames (times, path, size), no longer bit-exact (the reference frames drift without
+    deblocking) but close: PSNR >= 35 dB against the exact path; the full path ignores the option."""
+    path = x264["bframes"]
+    commands = []
+    run = media.subprocess.run
+    monkeypatch.setattr(media.subprocess, "run", lambda command, **kw: commands.append(command) or run(command, **kw))
+    exact = media.decode_frames(path, T1=6, pad=False, short_side=224, **SKIP)
+    rough = media.decode_frames(path, T1=6, pad=False, short_side=224, **SKIP, deblock=False)
+    assert "-skip_loop_filter" not in commands[0] and commands[1][commands[1].index("-skip_loop_filter") + 1] == "all"
+    assert rough.seconds == exact.seconds and rough.data.shape == exact.data.shape
+    assert not np.array_equal(rough.data, exact.data)
+    mse = ((rough.data.astype(float) - exact.data.astype(float)) ** 2).reshape(6, -1).mean(axis=1)
+    assert np.all(10 * np.log10(255 ** 2 / mse.clip(1e-10)) >= 35)
+    full = media.decode_frames(path, T1=6, pad=False, deblock=False)
+    assert full.seconds.decode_path == media.FULL and len(commands) == 2
+    assert np.array_equal(full.data, media.decode_frames(path, T1=6, pad=False).data)
 
 
 # --- audio -------------------------------------------------------------------------------------------------

@@ -93,8 +93,10 @@ def test_the_report_sums_stages_and_counts_links_once(report, tmp_path, capsys):
     bench(tmp_path / "benchmarks/extract/clip_rn50/shard-a.tsv", 10.0, 900.0, 18.0)
     bench(tmp_path / "benchmarks/extract/vggish/shard-a.tsv", 4.0, 1200.0, 7.0)
     bench(tmp_path / "benchmarks/shards.tsv", 1.5, 100.0, 1.0)
+    bench(tmp_path / "benchmarks/extract/clip_rn50/shard-b.tsv", 6.0, 1000.0, 9.0)
     costs = report.stage_costs(tmp_path).set_index("stage")
-    assert costs.loc["extract"].tolist() == [2, 14.0, 10.0, 25.0, 1200.0]
+    assert costs.loc["extract/clip_rn50"].tolist() == [2, 16.0, 10.0, 27.0, 1000.0]
+    assert costs.loc["extract/vggish"].tolist() == [1, 4.0, 4.0, 7.0, 1200.0]
     assert costs.loc["shards", "jobs"] == 1
     clip = tmp_path / "standins/bases/base.mp4"
     clip.parent.mkdir(parents=True)
@@ -104,4 +106,4 @@ def test_the_report_sums_stages_and_counts_links_once(report, tmp_path, capsys):
         os.link(clip, tmp_path / f"standins/videos/{i}.mp4")
     assert report.disk_use(tmp_path)["standins"] == clip.stat().st_blocks * 512
     assert report.main([str(tmp_path)]) == 0
-    assert "extract" in capsys.readouterr().out
+    assert "extract/vggish" in capsys.readouterr().out

@@ -244,6 +244,8 @@ def register(subparsers) -> None:
                              "centre where they are within --max-offset-s, for long, large videos)")
     parser.add_argument("--max-offset-s", type=float, default=0.25,
                         help="farthest a skipped-to frame may be from its second's centre (else full decoding)")
+    parser.add_argument("--no-deblock", action="store_true",
+                        help="skip H.264's loop filter on the skipped-frames path (less CPU; frames not exact)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the model process")
     parser.set_defaults(func=_run_extract)
 
@@ -262,7 +264,7 @@ def _run_extract(args) -> None:
     batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
     weights = encoders.resolve_weights(args.weights, WEIGHTS_KEY[args.encoder])
     decode = {"to_input_size": not args.full_size_frames, "skip_frames": not args.every_frame,
-              "max_offset_s": args.max_offset_s}
+              "max_offset_s": args.max_offset_s, "deblock": not args.no_deblock}
     decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
                               args.backbone, decode)
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,

@@ -33,8 +33,9 @@ FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(
                     "resnet18": lambda backbone: resnet18_transform(),
                     "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
 # Frame decoding: straight to the encoder's input size, and (for long, large videos) only the keyframes or
-# reference frames nearest each second's centre, within max_offset_s, else the whole video (media.decode_frames).
-DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": media.MAX_OFFSET_S}
+# reference frames nearest each second's centre, within max_offset_s, else the whole video (media.decode_frames);
+# deblock=False also skips H.264's loop filter there (cheaper, frames no longer exact).
+DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": media.MAX_OFFSET_S, "deblock": True}
 # The short side each frame encoder resizes to: frames are decoded straight to it (media.decode_frames).
 FRAME_INPUT_SIZES = {"clip_rn50": lambda backbone: encoders.CLIP_IMAGE_SIZE,
                      "resnet18": lambda backbone: RESNET18_IMAGE_SIZE,
@@ -96,7 +97,7 @@ class DecodeDataset(torch.utils.data.Dataset):
             short_side = FRAME_INPUT_SIZES[self.encoder](self.backbone) if self.decode["to_input_size"] else None
             decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads,
                                           short_side=short_side, skip=self.decode["skip_frames"],
-                                          max_offset_s=self.decode["max_offset_s"])
+                                          max_offset_s=self.decode["max_offset_s"], deblock=self.decode["deblock"])
             if self._transform is None:
                 self._transform = FRAME_TRANSFORMS[self.encoder](self.backbone)
             return self._transform(decoded.data), decoded.seconds

@@ -20,7 +20,10 @@ rest, so the kept frames decode bit-exactly), and takes the decoded frame neares
 frames: the first one from a frame interval before it, see _skip_select). A video where that frame lies more
 than max_offset_s from some centre is decoded again in full. Skipping every B-frame (-skip_frame bidir) is
 not used: x264's B-pyramid makes B-frames references, and the frames decoded without them are corrupt.
-Seconds records the path taken and each second's offset.
+Seconds records the path taken and each second's offset. deblock=False (opt-in) also skips H.264's loop
+filter (deblocking) on that path (-skip_loop_filter all): ~15% less decode CPU, but frames are no longer exact,
+since the unfiltered reference frames drift until the next keyframe (measured in benchmarks/extract.py and
+tests/test_media.py: PSNR ~45-50 dB on x264 test patterns; lower-bitrate video drifts more).
 """
 from __future__ import annotations
 
@@ -192,7 +195,7 @@ def _scale_filter(short_side: int | None) -> str:
 
 def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, threads: int = 1,
                   short_side: int | None = None, skip: bool = False, max_offset_s: float = MAX_OFFSET_S,
-                  skip_min_pixels: float = SKIP_MIN_PIXELS) -> Decoded:
+                  skip_min_pixels: float = SKIP_MIN_PIXELS, deblock: bool = True) -> Decoded:
     """uint8 RGB frames (n, H, W, 3) at t = (k + 0.5) / fps for k < min(real seconds, T1).
 
     pad=True repeats the last real frame up to T1 * fps frames; pad=False returns only the real ones.
@@ -202,12 +205,14 @@ def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, t
     of every centre or the video is decoded in full (module docstring); only for videos with at least
     skip_min_pixels to decode (smaller ones decode faster in full). False (default): every frame, the frame on
     screen at each centre. The returned Seconds says which path was taken and each second's offset.
+    deblock=False: no H.264 loop filter on the skipping path (cheaper, not bit-exact; module docstring).
     ffprobe runs only when decord fails (it costs about as much CPU as decoding the audio): to name the problem
     (corrupt file, no video stream) or, for a file decord cannot read but ffmpeg can, to decode with ffmpeg.
     """
     check_file(path)
     try:
-        frames, seconds = _frames_decord(path, T1, fps, threads, short_side, skip, max_offset_s, skip_min_pixels)
+        frames, seconds = _frames_decord(path, T1, fps, threads, short_side, skip, max_offset_s, skip_min_pixels,
+                                         deblock)
     except Exception as err:  # decord raises RuntimeError / DECORDError
         info = probe(path)
         if info.video is None:
@@ -229,8 +234,8 @@ def _as_rgb(frames: np.ndarray, path) -> np.ndarray:
 
 
 def _frames_decord(path, T1: int, fps: float, threads: int, short_side: int | None = None, skip: bool = False,
-                   max_offset_s: float = MAX_OFFSET_S, skip_min_pixels: float = SKIP_MIN_PIXELS
-                   ) -> tuple[np.ndarray, Seconds]:
+                   max_offset_s: float = MAX_OFFSET_S, skip_min_pixels: float = SKIP_MIN_PIXELS,
+                   deblock: bool = True) -> tuple[np.ndarray, Seconds]:
     """decord's packet index (timestamps, keyframes: no decoding) decides; the frames come from the skipping
     decoder (skip) or from decord decoding every frame (the full path)."""
     import decord
@@ -256,7 +261,7 @@ def _frames_decord(path, T1: int, fps: float, threads: int, short_side: int | No
     n_decoded = int(np.sum(stamps[:, 0] <= centres[-1] + max_offset_s))  # frames up to the last centre's bound
     if skip and n_decoded * full_size[0] * full_size[1] >= skip_min_pixels:
         skipped = _frames_skipping(path, stamps[:, 0], key_indices, centres, fps, threads, short_side,
-                                   max_offset_s)
+                                   max_offset_s, deblock)
         if skipped is not None:
             frames, offsets, decode_path = skipped
             return frames, replace(seconds, decode_path=decode_path, offsets=_rounded(offsets))
@@ -285,7 +290,7 @@ def nearest_frames(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def _frames_skipping(path, starts: np.ndarray, key_indices: np.ndarray, centres: np.ndarray, fps: float,
-                     threads: int, short_side: int | None, max_offset_s: float):
+                     threads: int, short_side: int | None, max_offset_s: float, deblock: bool = True):
     """(frames, offsets, decode path) from ffmpeg decoding only keyframes (when every centre has one within
     max_offset_s) or only reference frames; None when some centre's nearest decoded frame is farther than that,
     the stream does not start with a keyframe, or ffmpeg failed (the caller then decodes every frame)."""
@@ -307,7 +312,8 @@ def _frames_skipping(path, starts: np.ndarray, key_indices: np.ndarray, centres:
     until = float(centres[-1]) + max_offset_s + 1.0  # B-frame reordering past the last centre needs < 1 s
     # file: so no part of a name is read as a protocol; 0:V:0: the first video stream that is not a cover picture.
     command = ["ffmpeg", "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-threads", str(threads),
-               "-filter_threads", str(threads), "-skip_frame", skip_frame, "-t", f"{until:.3f}",
+               "-filter_threads", str(threads), "-skip_frame", skip_frame,
+               *([] if deblock else ["-skip_loop_filter", "all"]), "-t", f"{until:.3f}",
                "-i", f"file:{path}", "-map", "0:V:0", "-an", "-vf", chain, "-vsync", "passthrough",
                "-f", "rawvideo", "pipe:"]
     result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
