@@ -13,7 +13,7 @@ decode_paths: decode CPU seconds per clip, today's path (every frame, full size)
 CLIP's 224, reference frames / keyframes only: media.decode_frames(short_side=224, skip=True)), interleaved in
 one run on 60-s 25-fps x264 clips (B-frames) of each --decode-sizes: `frames` = frame decoding + CLIP's
 preprocessing (what a CLIP extraction job pays per video), `decode` = that + the audio and VGGish's examples
-(the `decode` part); goal: new / old <= 0.5. new_no_deblock: the new path without H.264's loop filter, with the
+(the `decode` part; the old path's audio ran ffprobe first, the new one only ffmpeg); goal: new / old <= 0.5. new_no_deblock: the new path without H.264's loop filter, with the
 PSNR of its frames against the new path's (no_deblock_psnr_db: lowest, median).
 Prints one JSON: best-of-`repeats` wall seconds and CPU seconds (incl. workers and ffmpeg) with their ratios
 (goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2), and `overlap_bound`: (model + decode CPU seconds) /
@@ -74,7 +74,7 @@ DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip
                 "new_no_deblock": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True, "deblock": False}}
 
 
-def predecode(paths: list[Path], T1: int, path: str = "old", audio: bool = True
+def predecode(paths: list[Path], T1: int, path: str = "new", audio: bool = True
               ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """All videos' CLIP inputs (N, 3, 224, 224) and VGGish examples (M, 1, 96, 64) (None without audio), as the
     pipeline makes them; `path` picks DECODE_PATHS' decode_frames arguments."""
@@ -84,6 +84,8 @@ def predecode(paths: list[Path], T1: int, path: str = "old", audio: bool = True
         frames = media.decode_frames(video, T1, pad=False, **DECODE_PATHS[path])
         images.append(transform(frames.data))
         if audio:
+            if path == "old":  # the old audio path ran ffprobe before ffmpeg for every video
+                media.probe(video)
             sound = media.decode_audio(video, encoders.SAMPLE_RATE, T1, pad=False)
             examples.append(torch.from_numpy(encoders.vggish_examples(sound.data, sound.seconds.n_real)))
     return torch.cat(images), torch.cat(examples) if audio else None

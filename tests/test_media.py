@@ -4,6 +4,7 @@ decoding less (to the encoder's size, keyframes / reference frames only, the off
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import numpy as np
 import pytest
@@ -354,6 +355,26 @@ def test_long_audio_is_cut_at_T1(videos):
     decoded = media.decode_audio(videos["long"], SR, T1=6)
     assert decoded.data.shape == (6 * SR,) and decoded.seconds.cut and not decoded.seconds.padded
     assert decoded.seconds.available == 300 and decoded.seconds.duration == pytest.approx(300, abs=0.1)
+
+
+def test_audio_runs_one_ffmpeg_and_no_ffprobe(videos, monkeypatch):
+    def no_probe(path):
+        raise AssertionError("ffprobe ran for a readable file")
+
+    monkeypatch.setattr(media, "probe", no_probe)
+    decoded = media.decode_audio(videos["tone"], SR, T1=3)
+    assert decoded.data.shape == (3 * SR,) and decoded.seconds.cut and decoded.seconds.available == 5
+
+
+def test_a_track_shorter_than_its_video_counts_its_own_seconds(tmp_path):
+    """8 s of video, 3 s of audio: the track's 3 real seconds (decoded length), not the container's 8."""
+    path = tmp_path / "short_track.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=10:d=8", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=16000:duration=3", "-c:v", "libx264", "-c:a", "aac",
+                    str(path)], check=True)
+    decoded = media.decode_audio(path, SR, T1=6)
+    assert (decoded.seconds.n_real, decoded.seconds.available) == (3, 3)
+    assert decoded.seconds.padded and not decoded.seconds.cut and decoded.seconds.duration == pytest.approx(3, abs=0.1)
 
 
 # --- broken inputs -----------------------------------------------------------------------------------------

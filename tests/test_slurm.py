@@ -2,8 +2,8 @@
 every job is submitted with sbatch, and results/table1.csv equals a local run's.
 
 Needs a running Slurm: on a Debian/Ubuntu machine as root, `bash scripts/slurm-local.sh` (about 10 s). Skipped,
-with that reason, where sbatch is not on PATH or no controller answers `scontrol ping` (e.g. CI). Takes ~15 minutes on 2 cores (a local run, then the
-same DAG through Slurm).
+with that reason, where sbatch is not on PATH or no controller answers `scontrol ping` (e.g. CI). Takes ~9 minutes on
+2 cores (measured 8 min 31 s: a local run, 1 min 41 s, then the same DAG through Slurm, 6 min 21 s).
 """
 from __future__ import annotations
 

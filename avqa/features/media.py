@@ -21,9 +21,9 @@ frames: the first one from a frame interval before it, see _skip_select). A vide
 than max_offset_s from some centre is decoded again in full. Skipping every B-frame (-skip_frame bidir) is
 not used: x264's B-pyramid makes B-frames references, and the frames decoded without them are corrupt.
 Seconds records the path taken and each second's offset. deblock=False (opt-in) also skips H.264's loop
-filter (deblocking) on that path (-skip_loop_filter all): ~15% less decode CPU, but frames are no longer exact,
-since the unfiltered reference frames drift until the next keyframe (measured in benchmarks/extract.py and
-tests/test_media.py: PSNR ~45-50 dB on x264 test patterns; lower-bitrate video drifts more).
+filter (deblocking) on that path (-skip_loop_filter all): 5-10% less frame-decoding CPU, but frames are no
+longer exact, since the unfiltered reference frames drift until the next keyframe (benchmarks/extract.py: PSNR
+41-48 dB against the exact frames on x264 test patterns; lower-bitrate video drifts more).
 """
 from __future__ import annotations
 
@@ -421,28 +421,49 @@ def decode_audio(path: str | Path, sample_rate: int = 16000, T1: int | None = No
 
     pad=True returns exactly T1 seconds (the last real second repeated); pad=False the real seconds only (the
     last one may be partial). T1=None decodes the whole track.
+    One ffmpeg process per video: ffprobe runs only when ffmpeg fails, to name the problem (a start-up of
+    either costs ~0.07 CPU-s, a third of a 60-s track's decoding). The track's length is the decoded length
+    when it ends before T1; when it is cut at T1, the container's duration from ffmpeg's log (a track running
+    to the file's end, as in MUSIC-AVQA's clips), which only tells how many seconds were cut.
     """
-    info = probe(path)
-    if info.audio is None:
-        raise MediaError(path, "no audio stream")
+    check_file(path)
     limit = {"t": T1} if T1 is not None else {}
     try:
-        raw, _ = (ffmpeg.input(str(path))["a:0"]
-                  .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, **limit)
-                  .run(capture_stdout=True, capture_stderr=True))
+        # No -v: ffmpeg's default log level prints the input's duration, read below.
+        raw, log = (ffmpeg.input(f"file:{path}")["a:0"]
+                    .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, **limit)
+                    .global_args("-nostdin", "-nostats")
+                    .run(capture_stdout=True, capture_stderr=True))
     except ffmpeg.Error as err:
+        info = probe(path)  # MediaError for an unreadable file
+        if info.audio is None:
+            raise MediaError(path, "no audio stream") from err
         raise MediaError(path, f"cannot decode the audio stream ({_ffmpeg_problem(err)})") from err
     wave = np.frombuffer(raw, np.float32)
     if wave.size == 0:
         raise MediaError(path, "audio stream decoded to no samples")
     decoded = len(wave) / sample_rate
-    full = info.stream_duration(info.audio) or decoded
-    T1 = count_seconds(max(full, decoded)) if T1 is None else T1
+    was_cut = T1 is not None and decoded >= T1 - CUT_TOLERANCE_S
+    full = max(decoded, _log_duration(log) or 0.0) if was_cut else decoded
+    T1 = count_seconds(full) if T1 is None else T1
     seconds = make_seconds(full, T1, decoded=decoded)
     wave = wave[: seconds.n_real * sample_rate]
     if pad:
         wave = _pad_audio(wave, seconds, sample_rate)
     return Decoded(np.ascontiguousarray(wave), seconds)
+
+
+CUT_TOLERANCE_S = 0.05   # ffmpeg's -t stops at an audio frame boundary after resampling: a few ms either side
+_DURATION = re.compile(r"^\s*Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", re.MULTILINE)
+
+
+def _log_duration(log: bytes) -> float | None:
+    """The first input's duration (s) from ffmpeg's log, None when it says N/A."""
+    match = _DURATION.search(log.decode(errors="replace"))
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _pad_audio(wave: np.ndarray, seconds: Seconds, sample_rate: int) -> np.ndarray:
