@@ -153,6 +153,19 @@ def test_vggish_example_k_depends_only_on_second_k():
     assert differs == [False, False, False, True, False]
 
 
+def test_the_log_mel_runs_on_one_blas_thread(monkeypatch):
+    """numpy's idle OpenBLAS threads spin after a call: the log-mel's matmul runs on one, the limit is undone."""
+    from threadpoolctl import threadpool_info
+    from torchvggish import mel_features
+
+    blas = lambda: [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    before, inside = blas(), []
+    log_mel = mel_features.log_mel_spectrogram
+    monkeypatch.setattr(mel_features, "log_mel_spectrogram", lambda *a, **k: inside.extend(blas()) or log_mel(*a, **k))
+    E.vggish_examples(wave(2), 2)
+    assert inside and set(inside) == {1} and blas() == before
+
+
 def test_vggish_examples_length_checks():
     assert E.vggish_examples(wave(3)[:-200], 3).shape == (3, 1, 96, 64)  # a few samples short: padded
     with pytest.raises(ValueError, match="too short for 3 s"):

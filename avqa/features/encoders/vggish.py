@@ -1,6 +1,7 @@
 """The VGGish family: one 128-d embedding per second of 16 kHz audio (torchvggish), log-mel examples per second."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -94,15 +95,25 @@ def vggish_examples(wave_16k: np.ndarray, n_seconds: int) -> np.ndarray:
     if len(wave) <= needed - SAMPLE_RATE:
         raise ValueError(f"waveform has {len(wave)} samples, too short for {n_seconds} s at {SAMPLE_RATE} Hz")
     wave = np.pad(wave[:needed], (0, max(0, needed - len(wave))))
-    log_mel = mel_features.log_mel_spectrogram(
-        wave, audio_sample_rate=SAMPLE_RATE, log_offset=vp.LOG_OFFSET,
-        window_length_secs=vp.STFT_WINDOW_LENGTH_SECONDS, hop_length_secs=vp.STFT_HOP_LENGTH_SECONDS,
-        num_mel_bins=vp.NUM_MEL_BINS, lower_edge_hertz=vp.MEL_MIN_HZ, upper_edge_hertz=vp.MEL_MAX_HZ)
+    # One BLAS thread: numpy's OpenBLAS threads spin after the mel matmul, ~0.1 CPU-s per track taken from the
+    # model and the decoders (benchmarks/extract.py); the limit costs ~3 ms per call.
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        log_mel = mel_features.log_mel_spectrogram(
+            wave, audio_sample_rate=SAMPLE_RATE, log_offset=vp.LOG_OFFSET,
+            window_length_secs=vp.STFT_WINDOW_LENGTH_SECONDS, hop_length_secs=vp.STFT_HOP_LENGTH_SECONDS,
+            num_mel_bins=vp.NUM_MEL_BINS, lower_edge_hertz=vp.MEL_MIN_HZ, upper_edge_hertz=vp.MEL_MAX_HZ)
     hop = round(SAMPLE_RATE * vp.STFT_HOP_LENGTH_SECONDS)                         # 160 samples
     frames_per_second = SAMPLE_RATE // hop                                         # 100
     frames = round(vp.EXAMPLE_WINDOW_SECONDS / vp.STFT_HOP_LENGTH_SECONDS)        # 96
     index = frames_per_second * np.arange(n_seconds)[:, None] + np.arange(frames)
     return log_mel[index][:, None].astype(np.float32)
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def vggish_emb(model, examples: np.ndarray | torch.Tensor, precision: str = "fp32") -> np.ndarray:
