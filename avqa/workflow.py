@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from avqa.errors import UserError
-from avqa.features.layout import BLOCK, ENCODERS, LAYOUT, VISUAL_ENCODERS
+from avqa.features.layout import BLOCK, DECODE_DEFAULTS, ENCODERS, LAYOUT, VISUAL_ENCODERS
 from avqa.paths import Layout
 
 __all__ = ["ENCODERS", "SPLITS", "Layout"]  # the Snakefile's wildcards and paths come from here too
@@ -162,8 +162,7 @@ def extract_args(config: dict, encoder: str) -> str:
     ]
     if "weights_bn3_gamma" in config:
         args.append(f"--bn3-gamma {config['weights_bn3_gamma']}")
-    decode = {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True,
-              **feats.get("decode", {})}
+    decode = {**DECODE_DEFAULTS, **feats.get("decode", {})}
     args.append(f"--max-offset-s {decode['max_offset_s']}")
     if not decode["to_input_size"]:
         args.append("--full-size-frames")

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from avqa.features import encoders, media
-from avqa.features.encoders import vggish
+from avqa.features.encoders import vggish as vggish_module
 from avqa.features.extract import extract_shard, load_encoder, start_decoding
 
 
@@ -111,7 +111,7 @@ def old_audio_path():
         return decode_audio(video, *args, **kwargs)
 
     with mock.patch.object(media, "decode_audio", probe_then_decode), \
-            mock.patch.object(vggish, "_blas_controller", _NoLimit):
+            mock.patch.object(vggish_module, "_blas_controller", _NoLimit):
         yield
 
 

@@ -31,7 +31,7 @@ from avqa.features import encoders
 from avqa.features.encoders.resnet18 import load_resnet18, resnet18_maps
 from avqa.features.extract_parts import (FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter, clean_reason,
                                          decode_loader)
-from avqa.features.layout import ENCODERS, LAYOUT
+from avqa.features.layout import DECODE_DEFAULTS, ENCODERS, LAYOUT
 from avqa.features.shards import read_shard
 from avqa.runtime import autocast_dtype, resolve_device
 
@@ -118,7 +118,7 @@ class Decoding:
     fps: int
     sample_rate: int
     items: Iterator[Item]
-    decode: dict | None = None      # how frames were decoded (extract_parts.DECODE_DEFAULTS), for the store attrs
+    decode: dict | None = None      # how frames were decoded (layout.DECODE_DEFAULTS), for the store attrs
 
 
 def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
@@ -242,7 +242,7 @@ def register(subparsers) -> None:
     parser.add_argument("--every-frame", action="store_true",
                         help="decode every frame (default: keyframes / reference frames near each second's "
                              "centre where they are within --max-offset-s, for long, large videos)")
-    parser.add_argument("--max-offset-s", type=float, default=0.25,
+    parser.add_argument("--max-offset-s", type=float, default=DECODE_DEFAULTS["max_offset_s"],
                         help="farthest a skipped-to frame may be from its second's centre (else full decoding)")
     parser.add_argument("--no-deblock", action="store_true",
                         help="skip H.264's loop filter on the skipped-frames path (less CPU; frames not exact)")

@@ -19,7 +19,7 @@ import torch
 from avqa.features import encoders, media
 from avqa.features.encoders.resnet18 import IMAGE_SIZE as RESNET18_IMAGE_SIZE
 from avqa.features.encoders.resnet18 import resnet18_transform
-from avqa.features.layout import ENCODERS
+from avqa.features.layout import DECODE_DEFAULTS, ENCODERS
 from avqa.features.videos import AmbiguousVideoError, find_video
 from avqa.features.store import open_new, write_strings
 
@@ -32,10 +32,6 @@ DECODE_STAGE = {"clip_rn50": "decode_video", "resnet18": "decode_video", "clip_v
 FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(),
                     "resnet18": lambda backbone: resnet18_transform(),
                     "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
-# Frame decoding: straight to the encoder's input size, and (for long, large videos) only the keyframes or
-# reference frames nearest each second's centre, within max_offset_s, else the whole video (media.decode_frames);
-# deblock=False also skips H.264's loop filter there (cheaper, frames no longer exact).
-DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": media.MAX_OFFSET_S, "deblock": True}
 # The short side each frame encoder resizes to: frames are decoded straight to it (media.decode_frames).
 FRAME_INPUT_SIZES = {"clip_rn50": lambda backbone: encoders.CLIP_IMAGE_SIZE,
                      "resnet18": lambda backbone: RESNET18_IMAGE_SIZE,

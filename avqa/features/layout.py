@@ -29,3 +29,9 @@ AUDIO_DIM = LAYOUT["vggish"].shape[0]
 VISUAL_ENCODERS: tuple[str, ...] = tuple(e for e in ("clip_rn50", "resnet18", "clip_vit") if e in LAYOUT)
 # The encoder block (the paper's Table 1 groups its rows by it) of each visual encoder.
 BLOCK: dict[str, str] = {"clip_rn50": "clip", "clip_vit": "clip", "resnet18": "resnet18"}
+
+# How frames are decoded unless features.decode says otherwise (media.decode_frames; each store records it in its
+# frame_decoding attr): straight to the encoder's input size, and (for long, large videos) only the keyframes or
+# reference frames nearest each second's centre, within max_offset_s (else the whole video); deblock=False also
+# skips H.264's loop filter there (cheaper, frames no longer exact).
+DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True}

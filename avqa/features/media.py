@@ -37,10 +37,13 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from avqa.features.layout import DECODE_DEFAULTS
+
 logger = logging.getLogger(__name__)
 
 EPS = 1e-6  # float timestamps (decord's are float32) must not add or drop a second at exact boundaries
-MAX_OFFSET_S = 0.25  # skip=True: farthest a decoded frame may start from its second's centre, else full decoding
+# skip=True: farthest a decoded frame may start from its second's centre, else full decoding
+MAX_OFFSET_S = DECODE_DEFAULTS["max_offset_s"]
 # skip=True: skip only when at least this many pixels (frames x height x width) are to be decoded. Skipping runs
 # an ffmpeg process, whose start alone costs ~0.07 CPU-s (Debian's ffmpeg: dynamic linking), and saves 35-50% of
 # full H.264 decoding (~1.2e-9 CPU-s per pixel); measured break-even 8.6e7 (45 s of 320x240 at 25 fps) - 9.8e7
