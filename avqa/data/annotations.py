@@ -7,8 +7,18 @@ from templ_values; the template quirks (a full-width '？', trailing spaces) are
 question, while `template` keeps the file's string.
 
 question_deleted: every record of json_update's val and test files has 0 (the 9,129 test questions of the
-published per-type counts are all of them), so the flag only matters for other releases; a record with a
-non-zero flag was withdrawn by the dataset authors and is dropped with a warning giving the count.
+published per-type counts are all of them), so the flag only matters for other releases; a record with flag 1
+was withdrawn by the dataset authors and is dropped (unvalidated) with a warning giving the count. Any other
+flag value is an error.
+
+Integer fields (question_id, question_deleted), in both releases: a JSON integer, a string of ASCII digits, or
+an integral float (47859.0 -> 47859, as v2.0's train / valid splits write them). Anything else is an error
+naming the file, the record index and the value: 1.5, negative numbers, NaN / Infinity (Python's JSON reader
+accepts them), floats >= 2^53 (not exact: two ids could read as one), booleans, "47859.0", "abc".
+A null value of any other key is an error too.
+
+Extra keys (v2.0's splits carry `unmatch_audio`, `audio_instrument`, `video_instrument`, `person`, often
+null) are ignored: the table has the same columns for every release, the file's extra keys are logged once.
 
 Duplicates: the original release repeats some question_ids with different answers (55 in its test file). Such an
 id cannot be scored, so it is an error unless `drop_conflicting_duplicates` (config
@@ -16,21 +26,24 @@ id cannot be scored, so it is an error unless `drop_conflicting_duplicates` (con
 
 Releases (`release`, config `music_avqa.release`, CLI `--release`):
 - "v1" (default): the original release and json_update; every record must carry all 7 keys.
-- "v2": MUSIC-AVQA v2.0 (Liu et al., WACV 2024), whose balanced files leave `question_id`, or both
-  `question_id` and `question_deleted`, out of some records (and order the keys freely). A missing
-  question_deleted means 0. `video_id` must be a JSON string and is kept exactly as written: YouTube ids may
-  start with '-' and carry `_#02`-style suffixes or `_flip` (a mirrored copy), all part of the file name.
+- "v2": MUSIC-AVQA v2.0 (Liu et al., WACV 2024). Its test files leave `question_id`, or both `question_id`
+  and `question_deleted`, out of some records (and order the keys freely); its train / valid splits write both
+  as floats (47859.0, 0.0) or JSON null. With v2 a null question_id or question_deleted is read as a missing
+  one; a missing question_deleted means 0. `video_id` must be a JSON string and is kept exactly as written:
+  YouTube ids may start with '-' and carry `_#02`-style suffixes or `_flip` (a mirrored copy), all part of
+  the file name.
   A record without question_id gets an assigned id (`assigned_question_id`):
       ASSIGNED_ID_BASE + sha256(key)[:8 bytes, big-endian] mod ASSIGNED_ID_SPAN,
       key = compact JSON of [video_id, question_content as written, templ_values as a list, anser, occurrence]
-  where `occurrence` counts the earlier non-deleted records of the same file without question_id and with the
-  same first four fields (0 for the first), so identical records stay distinct rows as in the published
-  counts. The id depends only on the record's content: the same file always gives the same ids, and inserting,
-  removing or reordering other records (or moving it to another split's file) does not change it. The range
-  [10^15, 9*10^15) is disjoint from the given ids (MUSIC-AVQA's are below 10^5; with v2 a given id >= 10^15 is
-  an error, so no file can hold one) and below 2^53 (exact as a float too). Within a file a hash collision
-  moves the later record to the next free id in the range; across files two different records share an id
-  with probability about n^2 / 1.6e16 (2.5e-8 for n = 20,000 id-less records).
+  where `occurrence` counts the earlier non-deleted records of the same file without question_id (or with a
+  null one) and the same first four fields (0 for the first), so identical records stay distinct rows as in
+  the published counts. The id depends only on the record's content: the same file always gives the same ids,
+  and inserting, removing or reordering other records (or moving it to another split's file) does not change
+  it. The range [10^15, 9*10^15) is disjoint from the given ids (MUSIC-AVQA's are below 10^5; with v2 a given
+  id >= 10^15 is an error, whether written as an int or a float, so no file can hold one) and below 2^53
+  (exact as a float too). Within a file a hash collision moves the later record to the next free id in the
+  range; across files two different records share an id with probability about n^2 / 1.6e16 (2.5e-8 for
+  n = 20,000 id-less records).
 """
 from __future__ import annotations
 
@@ -38,6 +51,7 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -55,6 +69,7 @@ RELEASES = ("v1", "v2")
 V2_OPTIONAL_KEYS = ("question_id", "question_deleted")  # v2.0 leaves them out of some records
 ASSIGNED_ID_BASE = 10**15  # assigned ids: [BASE, BASE + SPAN), far above any given MUSIC-AVQA id (< 10^5)
 ASSIGNED_ID_SPAN = 8 * 10**15  # BASE + SPAN = 9e15 < 2^53
+EXACT_FLOAT_INTS = 2**53  # an integral float below this is one integer exactly; above, neighbours share a float
 COLUMNS = ("question_id", "video_id", "group", "type", "type_key", "question", "answer", "answer_idx",
            "template", "templ_values")
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
@@ -94,11 +109,17 @@ def _json_list(raw, what: str) -> list[str]:
     return value
 
 
-def _question_id(raw) -> int:
-    # ints in every release; a digit string is accepted, a float or bool would silently collide with another id
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdigit():
-        raise ValueError(f"question_id {raw!r} is not a non-negative integer")
-    return int(raw)
+def _non_negative_int(raw, key: str) -> int:
+    """An integer field as written: an int, an ASCII digit string, or an integral float (47859.0)."""
+    # bool is an int subclass: true would silently read as id 1
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer() and 0 <= raw < EXACT_FLOAT_INTS:
+        return int(raw)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return int(raw)
+    raise ValueError(f"{key} {raw!r} is not a non-negative integer (an integer, a digit string, or an integral "
+                     f"float below 2^53 such as 47859.0)")
 
 
 def _check_release(release: str) -> None:
@@ -112,11 +133,24 @@ def _missing_keys(record: dict, release: str) -> list[str]:
     return [k for k in required if k not in record]
 
 
+def _null_keys(record: dict, release: str) -> list[str]:
+    """Keys written as JSON null where a value is needed (with v2 a null optional key counts as missing)."""
+    nullable = V2_OPTIONAL_KEYS if release == "v2" else ()
+    return [k for k in KEYS if k in record and record[k] is None and k not in nullable]
+
+
+def _v2_hint(keys: list[str], release: str) -> str:
+    if release == "v1" and set(keys) <= set(V2_OPTIONAL_KEYS):
+        return (" (MUSIC-AVQA v2.0 files leave question_id / question_deleted out of some records or write them "
+                "as null: read them with release v2, i.e. music_avqa.release: v2 or --release v2)")
+    return ""
+
+
 def _given_id(record: dict, release: str) -> int | None:
-    """The record's question_id, None when a v2 record has none."""
-    if "question_id" not in record:
+    """The record's question_id, None when a v2 record has none (missing or null)."""
+    if record.get("question_id") is None:
         return None
-    qid = _question_id(record["question_id"])
+    qid = _non_negative_int(record["question_id"], "question_id")
     if release == "v2" and qid >= ASSIGNED_ID_BASE:
         raise ValueError(f"question_id {qid} lies in the range reserved for assigned ids "
                          f"(>= {ASSIGNED_ID_BASE}); given ids must be smaller")
@@ -126,19 +160,19 @@ def _given_id(record: dict, release: str) -> int | None:
 def parse_record(record: dict, release: str = "v1") -> dict:
     """One record -> one row (raises ValueError saying what is wrong; the caller adds file and record).
 
-    With release "v2" a record may lack question_id (the row's question_id is then None, for
-    `load_annotations` to assign) and question_deleted, and video_id must be a string.
+    With release "v2" a record may lack question_id or have it null (the row's question_id is then None, for
+    `load_annotations` to assign) and question_deleted, and video_id must be a string. Keys other than the 7
+    are ignored.
     """
     _check_release(release)
     if not isinstance(record, dict):
         raise ValueError(f"expected an object, got {type(record).__name__}")
     missing = _missing_keys(record, release)
     if missing:
-        hint = ""
-        if release == "v1" and set(missing) <= set(V2_OPTIONAL_KEYS):
-            hint = (" (MUSIC-AVQA v2.0 files leave question_id / question_deleted out of some records: read them "
-                    "with release v2, i.e. music_avqa.release: v2 or --release v2)")
-        raise ValueError(f"missing key(s) {missing}{hint}")
+        raise ValueError(f"missing key(s) {missing}{_v2_hint(missing, release)}")
+    null = _null_keys(record, release)
+    if null:
+        raise ValueError(f"key(s) {null} are null{_v2_hint(null, release)}")
     if release == "v2" and not (isinstance(record["video_id"], str) and record["video_id"]):
         # a JSON number would lose the leading zeros of the file name ("00000093" vs 93)
         raise ValueError(f"video_id {record['video_id']!r} is not a non-empty string")
@@ -207,9 +241,21 @@ def _where(record) -> str:
     """How an error names a record besides its index."""
     if not isinstance(record, dict):
         return "question_id ?"
-    if "question_id" in record:
+    if record.get("question_id") is not None:
         return f"question_id {record['question_id']}"
     return f"no question_id, video_id {record.get('video_id', '?')!r}"
+
+
+def _is_deleted(record) -> bool:
+    """question_deleted 1: withdrawn by the dataset authors. Missing or null reads as 0 (with v1
+    parse_record then reports the missing or null key)."""
+    raw = record.get("question_deleted") if isinstance(record, dict) else None
+    if raw is None:
+        return False
+    flag = _non_negative_int(raw, "question_deleted")
+    if flag > 1:
+        raise ValueError(f"question_deleted {raw!r} is not 0 or 1")
+    return flag == 1
 
 
 def _resolve_duplicates(rows: list[dict], path: Path, drop_conflicting: bool) -> list[dict]:
@@ -249,17 +295,20 @@ def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False
     path = Path(path)
     rows = []
     deleted = 0
+    extra: set[str] = set()
     for index, record in enumerate(_read_json(path)):
         try:
-            # a missing flag means 0: with v1 parse_record then reports the missing key
-            if isinstance(record, dict) and record.get("question_deleted", 0) not in (0, "0"):
+            if _is_deleted(record):
                 deleted += 1
                 continue
             rows.append(parse_record(record, release))
+            extra.update(record.keys() - set(KEYS))
         except (ValueError, TypeError) as err:
             raise AnnotationError(f"{path}: record {index} ({_where(record)}): {err}") from err
     if deleted:
         logger.warning("%s: %d record(s) marked question_deleted dropped", path, deleted)
+    if extra:
+        logger.info("%s: key(s) %s ignored (not among the 7 MUSIC-AVQA keys)", path, sorted(extra))
     _assign_question_ids(rows, path)
     rows = _resolve_duplicates(rows, path, drop_conflicting_duplicates)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
