@@ -17,12 +17,22 @@ preprocessing (what a CLIP extraction job pays per video), `decode` = that + the
 threads, whose spinning costs ~0.1 CPU-s per track; the new one: ffmpeg alone, one BLAS thread); goal: new / old
 <= 0.5. new_no_deblock: the new path without H.264's loop filter, with the
 PSNR of its frames against the new path's (no_deblock_psnr_db: lowest, median).
+fidelity: per decode path (the exact default: every frame, full size, the frame nearest each centre; + decoded
+to CLIP's input size; skipping to reference frames, with and without the loop filter, and with the input size:
+the old default) on real-world encodes of moving pictures (tests/media_factory.py: panning testsrc2, Mandelbrot
+zoom, life, noisy testsrc2; x264 High with B-frames, 25 / 29.97 / 30 fps, 480x360 .. 1280x720), the cosine of
+each second's CLIP-RN50 map (random weights) against the exact path's (min, mean), the exact frame's cosine with
+its neighbouring frames (what one frame off costs), frame_steps_max (the largest 1 - cos over 1 - cos to the
+nearer neighbour: 0 exact, 1 a frame off), the seconds at the exact frame's time, the largest frame offset, and
+frame-decoding + CLIP preprocessing CPU seconds per clip; and the CPU seconds of the old and the new default on
+a clip of the synthetic default (320x240, 10 fps, 20 s), with the ffprobe every frame decode now starts with.
 Prints one JSON: best-of-`repeats` wall seconds and CPU seconds (incl. workers and ffmpeg) with their ratios
 (goals: b / a at fp32 <= 1.12; naive / b at bf16 >= 2), and `overlap_bound`: (model + decode CPU seconds) /
 threads, the wall time of a perfect pipeline on this many cores, with the naive time over it.
 
     python benchmarks/extract.py [--videos DIR] [--threads 2] [--workers 1] [--parts model pipeline ...]
     python benchmarks/extract.py --parts decode_paths --decode-sizes 320x240 640x360 --repeats 5
+    python benchmarks/extract.py --parts fidelity            # ~1-2 min on 2 cores
 """
 from __future__ import annotations
 
@@ -44,6 +54,10 @@ import torch
 from avqa.features import encoders, media
 from avqa.features.encoders import vggish as vggish_module
 from avqa.features.extract import extract_shard, load_encoder, start_decoding
+from avqa.features.layout import DECODE_DEFAULTS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from media_factory import make_real_encode, make_video  # noqa: E402  (one definition of the test clips)
 
 
 def make_videos(folder: Path, n: int, seconds: int, size: str = "320x240") -> list[Path]:
@@ -73,8 +87,9 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-# How decode_frames is called: today's path, the new one (decoded to CLIP's input size, frames skipped) and the
-# new one without H.264's loop filter (features.decode.deblock: false; frames not exact, their PSNR is reported).
+# How decode_frames is called in decode_paths: "old" = every frame at full size (since 2026-12-06 the default
+# again: the exact centre frames, docs/decoding.md), "new" = the opt-in fast path (decoded to CLIP's input size,
+# frames skipped), and that without H.264's loop filter (deblock: false; frames not exact, their PSNR reported).
 DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True},
                 "new_no_deblock": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True, "deblock": False}}
 
@@ -157,6 +172,99 @@ def psnr_range(exact: list, approximate: list) -> list[float]:
     return [round(float(np.min(values)), 1), round(float(np.median(values)), 1)]
 
 
+# fidelity: the decode paths, as decode_frames arguments. skip_min_pixels=0: the skipping path is taken on
+# these 10-s clips too (by default only from 9e7 pixels to decode, e.g. 720p clips longer than ~4 s).
+SKIPPING = {"skip": True, "skip_min_pixels": 0}
+FIDELITY_PATHS = {"exact": {}, "input_size": {"short_side": encoders.CLIP_IMAGE_SIZE},
+                  "skip": SKIPPING, "skip_no_deblock": {**SKIPPING, "deblock": False},
+                  "skip_input_size": {**SKIPPING, "short_side": encoders.CLIP_IMAGE_SIZE}}
+# (moving source, size, fps, video seconds, audio seconds, channels): the shapes of crawled clips
+FIDELITY_CLIPS = [("pan", (480, 360), "25", 10, 10.4, 2), ("zoom", (480, 360), "30000/1001", 10, 9.6, 1),
+                  ("life", (480, 360), "25", 10, 9.7, 2), ("noise", (640, 360), "30000/1001", 10, 10.3, 2),
+                  ("pan", (1280, 720), "30", 10, 10.3, 1)]
+
+
+def decode_kwargs(decode: dict) -> dict:
+    """features.decode (layout.DECODE_DEFAULTS keys) -> decode_frames arguments for CLIP-RN50."""
+    return {"short_side": encoders.CLIP_IMAGE_SIZE if decode["to_input_size"] else None,
+            "skip": decode["skip_frames"], "max_offset_s": decode["max_offset_s"], "deblock": decode["deblock"]}
+
+
+def fidelity(folder: Path, T1: int, repeats: int) -> dict:
+    """Per moving clip and decode path: CLIP-RN50 map cosine per second against the exact path (min, mean), the
+    exact frame's cosine with its neighbours, max |offset| (s), CPU seconds per clip (frames + CLIP
+    preprocessing, best of `repeats`); then the old and the new default's CPU seconds on a synthetic clip."""
+    import decord
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # as in a decode worker; the model below runs on the caller's threads
+    model = encoders.load_clip("random", 0, "cpu")
+    transform = encoders.clip_image_transform()
+
+    def maps(frames) -> torch.Tensor:
+        torch.set_num_threads(threads)
+        try:
+            with torch.inference_mode():
+                return encoders.clip_maps(model, transform(frames), "fp32").float().reshape(len(frames), -1)
+        finally:
+            torch.set_num_threads(1)
+
+    def cosine(a, b) -> torch.Tensor:
+        return torch.nn.functional.cosine_similarity(a, b, dim=-1)
+
+    clips = {}
+    try:
+        for kind, size, fps, seconds, audio_seconds, channels in FIDELITY_CLIPS:
+            name = f"{kind}_{size[0]}x{size[1]}_{fps.replace('30000/1001', '29.97')}fps"
+            path = make_real_encode(folder / f"{name}.mp4", kind, size, fps, seconds, audio_seconds, channels)
+            best, decoded = {}, {}
+            for _ in range(repeats):
+                for label, kwargs in FIDELITY_PATHS.items():
+                    start = cpu_seconds()
+                    decoded[label] = media.decode_frames(path, T1, pad=False, **kwargs)
+                    transform(decoded[label].data)
+                    best[label] = min(best.get(label, float("inf")), cpu_seconds() - start)
+            exact = maps(decoded["exact"].data)
+            # the exact frames' neighbours (one frame earlier and later), decoded by decord at full size
+            reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+            starts = reader.get_frame_timestamp(range(len(reader)))[:, 0]
+            exact_offsets = np.array(decoded["exact"].seconds.offsets)
+            index = np.searchsorted(starts, media.centre_times(len(exact)) + exact_offsets - 1e-4)
+            neighbours = torch.stack([cosine(exact, maps(reader.get_batch(
+                np.clip(index + step, 0, len(reader) - 1).tolist()).asnumpy())) for step in (-1, 1)])
+            del reader
+            step = 1 - neighbours.max(dim=0).values   # 1 - cos to the nearer neighbour: one frame's step
+            row = {"neighbour_cos": {"min": round(float(neighbours.min()), 4),
+                                     "mean": round(float(neighbours.mean()), 4)}}
+            for label, result in decoded.items():
+                per_second = cosine(maps(result.data), exact)
+                row[label] = {"cos_min": round(float(per_second.min()), 4),
+                              "cos_mean": round(float(per_second.mean()), 4),
+                              "frame_steps_max": round(float(((1 - per_second) / step).max()), 2),
+                              "exact_frame_seconds": int(np.sum(np.abs(np.array(result.seconds.offsets)
+                                                                       - exact_offsets) < 1e-3)),
+                              "max_offset_s": result.seconds.max_offset, "decode_path": result.seconds.decode_path,
+                              "cpu_s": round(best[label], 3)}
+            clips[name] = row
+            print(name, row, file=sys.stderr, flush=True)
+        synthetic = make_video(folder / "synthetic.mp4", seconds=20, size=(320, 240), fps=10, pattern="testsrc2",
+                               audio=False)
+        old = decode_kwargs({"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True})
+        runs = {"old_default": lambda: transform(media.decode_frames(synthetic, 20, pad=False, **old).data),
+                "new_default": lambda: transform(media.decode_frames(synthetic, 20, pad=False,
+                                                                     **decode_kwargs(DECODE_DEFAULTS)).data),
+                "ffprobe_alone": lambda: media.probe(synthetic)}
+        cost = dict.fromkeys(runs, float("inf"))
+        for _ in range(max(repeats, 3)):
+            for label, run in runs.items():
+                start = cpu_seconds()
+                run()
+                cost[label] = min(cost[label], cpu_seconds() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return {"clips": clips, "synthetic_320x240_10fps_20s_cpu_s": {k: round(v, 3) for k, v in cost.items()}}
+
+
 def run_model(clip, vggish, images, examples, batch: int) -> None:
     with torch.inference_mode():
         for start in range(0, len(images), batch):
@@ -227,11 +335,14 @@ def main(argv=None) -> dict:
                                  "decode_paths"],
                         help="pipeline_in_process: the pipeline with --workers 0 (no overlap, no CPU contention); "
                              "decode: decoding + preprocessing alone (its CPU seconds bound what overlap can hide); "
-                             "decode_paths: old vs new decode path, CPU seconds per clip of --decode-sizes")
+                             "decode_paths: old vs new decode path, CPU seconds per clip of --decode-sizes; "
+                             "fidelity: CLIP-map cosine and CPU per decode path on moving real-world encodes")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of model / pipeline / naive (best kept)")
     parser.add_argument("--size", default="320x240", help="frame size of the synthetic clips")
     parser.add_argument("--decode-sizes", nargs="+", default=["320x240", "640x360"],
                         help="clip sizes of the decode_paths part (made like the synthetic clips)")
+    parser.add_argument("--fidelity-T1", type=int, default=10, help="fidelity: seconds decoded per clip")
+    parser.add_argument("--fidelity-repeats", type=int, default=1, help="fidelity: timing rounds (best kept)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -240,6 +351,13 @@ def main(argv=None) -> dict:
             report = {"threads": args.threads, "load_average_at_start": os.getloadavg()[0],
                       "decode_paths": decode_paths(Path(tmp), args.decode_sizes, args.n_videos, args.seconds,
                                                    args.T1, args.repeats),
+                      "load_average_at_end": os.getloadavg()[0]}
+        print(json.dumps(report, indent=1))
+        return report
+    if args.parts == ["fidelity"]:  # decode paths on moving real-world encodes: CLIP-map cosine and CPU
+        with tempfile.TemporaryDirectory() as tmp:
+            report = {"threads": args.threads, "load_average_at_start": os.getloadavg()[0],
+                      "fidelity": fidelity(Path(tmp), args.fidelity_T1, args.fidelity_repeats),
                       "load_average_at_end": os.getloadavg()[0]}
         print(json.dumps(report, indent=1))
         return report

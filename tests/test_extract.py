@@ -15,11 +15,12 @@ import torch
 
 from avqa.features import encoders, media, store
 from avqa.cli import main as cli
-from avqa.features.extract import extract_shard, load_encoder, merge_failures, read_failures, start_decoding
-from avqa.features.layout import LAYOUT
+from avqa.features.extract import (decode_options, extract_shard, load_encoder, merge_failures, read_failures,
+                                   register, start_decoding)
+from avqa.features.layout import DECODE_DEFAULTS, LAYOUT
 from avqa.features.extract_parts import Batcher, ShardWriter
 from avqa.features.shards import annotated_video_ids, make_shards
-from media_factory import corrupt_file, make_video
+from media_factory import corrupt_file, make_real_encode, make_video
 
 T1 = 4
 COLOURS = ["red", "red", "lime", "blue"]       # the picture changes at seconds 2 and 3; the tone starts at 2
@@ -184,14 +185,13 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
     """Batching across videos and padding by repeating features change nothing (up to float16 storage)."""
     group, _ = clip_out
     for vid in ("aligned", "portrait48"):
-        # decoded as extraction decodes by default: straight to CLIP's input size, skipping where it may
-        decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1, short_side=encoders.CLIP_IMAGE_SIZE,
-                                      skip=True)
+        # decoded as extraction decodes by default: every frame, full size, the frame nearest each centre
+        decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1)
         direct = encoders.clip_maps(clip_run.model, encoders.clip_image_transform()(decoded.data), "fp32")
         stored = torch.from_numpy(group["maps"][_rows(group)[vid]].astype(np.float32))
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
     attrs = dict(group.attrs)
-    assert attrs["frame_decoding"] == {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25,
+    assert attrs["frame_decoding"] == {"to_input_size": False, "skip_frames": False, "max_offset_s": 0.25,
                                        "deblock": True}
     assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
@@ -273,3 +273,90 @@ def test_layout_matches_the_contract():
     assert LAYOUT["clip_rn50"] == ("maps", (7, 7, 2048), "float16") and LAYOUT["vggish"] == ("emb", (128,), "float32")
     assert LAYOUT["resnet18"] == ("maps", (7, 7, 512), "float16")
     assert LAYOUT["clip_vit"] == ("emb", None, "float16") and LAYOUT["clip_vit_tokens"] == ("tokens", None, "float16")
+
+
+# --- one truth per video: the same length and cut flag in every store ----------------------------------------
+# (video seconds, audio seconds, fps) of real-world encodes (x264 High with B-frames, AAC 44.1 kHz stereo):
+# longer than T1; audio longer than the video, tipping the file past T1 (the video alone has T1 seconds);
+# a short audio track in a long video.
+TRUTH_CLIPS = {"long": (6, 6.3, "30000/1001"), "audio_tips": (3.9, 4.6, "25"), "short_audio": (6, 3.4, "30")}
+TRUTH_LENGTHS = {"long": 6.31, "audio_tips": 4.6, "short_audio": 6.0}   # the container's, the longer track
+DECODE_PATHS = {"default": {}, "to_input_size": {"to_input_size": True}, "skip_frames": {"skip_frames": True},
+                "ffmpeg_fallback": {}}
+
+
+@pytest.fixture(scope="module")
+def truth_videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("truth")
+    for name, (seconds, audio_seconds, fps) in TRUTH_CLIPS.items():
+        make_real_encode(d / f"{name}.mp4", "pan", (192, 144), fps, seconds, audio_seconds, channels=2)
+    return d
+
+
+@pytest.fixture(scope="module")
+def truth_audio(truth_videos, tmp_path_factory):
+    """The VGGish and CLIP ViT stores' attrs of the clips (default decoding)."""
+    out = tmp_path_factory.mktemp("truth_out")
+    attrs = {}
+    for name in ("vggish", "clip_vit"):
+        run = load_encoder(name, "random", seed=0, device="cpu", batch_size=8, precision="fp32",
+                           backbone="ViT-B-32")
+        stores = [out / f"{name}.zarr"] + ([out / "tokens.zarr"] if name == "clip_vit" else [])
+        extract_shard(run, start_decoding(name, list(TRUTH_CLIPS), truth_videos, T1, workers=0, backbone="ViT-B-32"),
+                      stores if len(stores) > 1 else stores[0], out / f"{name}.tsv")
+        attrs[name] = dict(store.open_read(stores[0]).attrs)
+    return attrs
+
+
+@pytest.mark.parametrize("path", DECODE_PATHS)
+def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, truth_audio, clip_run, path,
+                                                               monkeypatch, tmp_path):
+    """CLIP-RN50 (each decode path: default, to the input size, skipping, the ffmpeg fallback), CLIP ViT and
+    VGGish stores record the same length (the file's) and cut flag for each video; n_seconds stays per stream."""
+    decode_frames = media.decode_frames
+    if path == "skip_frames":   # the skipping path taken on these small clips too
+        monkeypatch.setattr(media, "decode_frames", lambda *a, **k: decode_frames(*a, **k, skip_min_pixels=0))
+    if path == "ffmpeg_fallback":
+        def broken(*args, **kwargs):
+            raise RuntimeError("simulated decord failure")
+        monkeypatch.setattr(media, "_frames_decord", broken)
+    decoding = start_decoding("clip_rn50", list(TRUTH_CLIPS), truth_videos, T1, workers=0,
+                              decode=DECODE_PATHS[path])
+    extract_shard(clip_run, decoding, tmp_path / "clip.zarr", tmp_path / "clip.tsv")
+    clip = dict(store.open_read(tmp_path / "clip.zarr").attrs)
+    expected_path = media.REF_FRAMES if path == "skip_frames" else media.FULL
+    assert set(clip["decode_path"].values()) == {expected_path}
+    for attrs in (clip, truth_audio["clip_vit"], truth_audio["vggish"]):
+        assert attrs["durations"] == pytest.approx(TRUTH_LENGTHS, abs=0.02)
+        assert attrs["cut"] == {"long": True, "audio_tips": True, "short_audio": True}
+    assert clip["durations"] == truth_audio["vggish"]["durations"] == truth_audio["clip_vit"]["durations"]
+    assert clip["n_seconds"] == truth_audio["clip_vit"]["n_seconds"] == {"long": T1, "audio_tips": T1,
+                                                                         "short_audio": T1}
+    assert truth_audio["vggish"]["n_seconds"] == {"long": T1, "audio_tips": T1, "short_audio": 3}
+    assert truth_audio["vggish"]["padded"]["short_audio"] and not clip["padded"]["short_audio"]
+
+
+@pytest.mark.parametrize("decode", [{}, {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.1,
+                                         "deblock": False}, {"skip_frames": True}])
+def test_features_decode_reaches_the_extract_cli(decode):
+    """config features.decode -> the workflow's extract arguments -> the CLI's decode options, both ways of each
+    switch (an opt-in left out of the arguments would silently decode the default way)."""
+    import argparse
+    import shlex
+    from pathlib import Path
+
+    import yaml
+
+    from avqa import workflow as W
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    config["features"]["decode"] = decode
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["extract", "--encoder", "clip_rn50", "--shards", "s.json", "--shard", "s", "--out",
+                              "o.zarr", "--failures", "f.tsv", *shlex.split(W.extract_args(config, "clip_rn50"))])
+    assert decode_options(args) == {**DECODE_DEFAULTS, **decode}
+    bare = parser.parse_args(["extract", "--encoder", "clip_rn50", "--shards", "s.json", "--shard", "s", "--out",
+                              "o.zarr", "--failures", "f.tsv", "--T1", "4"])
+    assert decode_options(bare) == DECODE_DEFAULTS == {"to_input_size": False, "skip_frames": False,
+                                                       "max_offset_s": 0.25, "deblock": True}

@@ -1,6 +1,7 @@
-"""Decoding: frames at the centre of each second (CFR, VFR, portrait, grayscale, decord and ffmpeg paths),
-decoding less (to the encoder's size, keyframes / reference frames only, the offset bound and its fallback),
-16 kHz mono audio, padding / cutting to T1, and clear errors for broken files."""
+"""Decoding: the frame nearest the centre of each second (CFR, VFR, portrait, grayscale, decord and ffmpeg
+paths), decoding less (opt-in: to the encoder's size, keyframes / reference frames only, the offset bound and its
+fallback), 16 kHz mono audio, padding / cutting to T1, one length per file, and clear errors for broken files.
+Real-world encodes of moving pictures: test_real_encodes.py."""
 from __future__ import annotations
 
 import logging
@@ -60,9 +61,25 @@ def test_a_second_counts_when_its_centre_is_inside(duration, expected):
     assert media.count_seconds(duration) == expected
 
 
-def test_frames_on_screen_picks_the_last_frame_started_before_each_time():
-    starts = np.array([0.0, 0.2, 0.4, 1.2, 1.28, 2.6])   # gaps, like variable frame rate
-    assert media.frames_on_screen(starts, np.array([0.5, 1.5, 2.5, 3.5])).tolist() == [2, 4, 4, 5]
+def test_nearest_frames_picks_the_frame_starting_nearest_each_time():
+    starts = np.array([0.0, 0.2, 0.45, 1.2, 1.28, 2.6])   # gaps, like variable frame rate
+    assert media.nearest_frames(starts, np.array([0.5, 1.5, 2.5, 3.5])).tolist() == [2, 4, 5, 5]
+
+
+def test_nearest_frames_takes_the_earlier_of_two_equally_near_despite_float32_timestamps():
+    """25 fps: frames at k + 0.48 and k + 0.52 are equally near the centre; decord's float32 timestamps near 60 s
+    are off by up to ~4e-6 s, which must not flip the choice to the later frame."""
+    starts = (np.arange(1500) / 25).astype(np.float32)
+    index = media.nearest_frames(starts.astype(float), media.centre_times(60))
+    assert index.tolist() == [25 * k + 12 for k in range(60)]   # the frame at k + 0.48, on screen at the centre
+
+
+def test_file_length_is_the_containers_to_the_hundredth_as_ffmpeg_logs_it():
+    assert media.centiseconds(15.014999) == 15.01 and media.centiseconds(15.015) == 15.02   # half up, like ffmpeg
+    assert media.file_length(15.3, 15.015) == 15.3            # the container: the longer (audio) track
+    assert media.file_length(10.01, 10.010000228) == 10.01    # a stream's float32 end within the rounding
+    assert media.file_length(None, 9.7) == 9.7                # no container duration: the stream's own
+    assert media.file_length(8.0, 9.5) == 9.5                 # metadata that understates a stream
 
 
 def test_padded_and_cut_flags():
@@ -112,7 +129,7 @@ def test_grayscale_video_gives_three_equal_channels(videos):
 @pytest.mark.parametrize("name", ["cfr25", "vfr", "short"])
 def test_ffmpeg_fallback_decodes_the_same_frames_as_decord(videos, name):
     path = videos[name]
-    via_decord, seconds = media._frames_decord(path, T1=6, fps=1, threads=1)
+    via_decord, seconds = media._frames_decord(path, media.probe(path), T1=6, fps=1, threads=1)
     via_ffmpeg, seconds_ffmpeg = media._frames_ffmpeg(path, media.probe(path), T1=6, fps=1)
     assert np.array_equal(via_decord, via_ffmpeg)
     assert seconds.n_real == seconds_ffmpeg.n_real and seconds.cut == seconds_ffmpeg.cut
@@ -194,10 +211,10 @@ def test_ffmpeg_fallback_decodes_to_the_short_side(videos):
     assert seconds.decode_path == media.FULL and seconds.max_offset < 0.1
 
 
-def test_full_decoding_is_the_default_and_records_the_frame_on_screen(videos):
+def test_full_decoding_is_the_default_and_records_the_nearest_frame(videos):
     decoded = media.decode_frames(videos["cfr25"], T1=5)
     assert decoded.seconds.decode_path == media.FULL and len(decoded.seconds.offsets) == 5
-    assert all(-0.04 - 1e-3 < offset <= 1e-6 for offset in decoded.seconds.offsets)  # started, not yet replaced
+    assert decoded.seconds.offsets == (-0.02,) * 5   # 0.48 and 0.52 equally near: the earlier, on screen
     audio = media.decode_audio(videos["cfr25"], SR, T1=5)
     assert audio.seconds.decode_path == "" and audio.seconds.max_offset == 0
 
@@ -282,29 +299,6 @@ def test_skipping_pads_short_and_cuts_long_videos(videos, x264):
     assert one_fps.seconds.decode_path == media.FULL and one_fps.seconds.cut
 
 
-@pytest.mark.parametrize("deblock", [True, False])
-def test_fast_path_keeps_the_clip_rn50_maps(x264, deblock):
-    """The new path (decoded to 224, reference frames only; with or without the loop filter) against the
-    full-size full decode: the cosine of each frame's CLIP-RN50 layer4 map (random weights) >= 0.99, and each
-    frame is closer to its own second's full decode than to the neighbouring seconds' (the tolerance tells
-    seconds apart)."""
-    path = x264["bframes"]
-    model = encoders.load_clip("random", 0, "cpu")
-    transform = encoders.clip_image_transform()
-
-    def maps(frames):
-        with torch.inference_mode():
-            return encoders.clip_maps(model, transform(frames), "fp32").float().reshape(len(frames), -1)
-
-    fast = media.decode_frames(path, T1=6, pad=False, short_side=encoders.CLIP_IMAGE_SIZE, **SKIP, deblock=deblock)
-    assert fast.data.shape == (6, 224, 298, 3) and fast.seconds.decode_path == media.REF_FRAMES
-    full, new = maps(media.decode_frames(path, T1=6, pad=False).data), maps(fast.data)
-    cosine = torch.nn.functional.cosine_similarity(new[:, None], full[None], dim=-1)   # (new k, full j)
-    own = cosine.diagonal()
-    assert own.min() >= 0.99
-    assert torch.all(own[:-1] > cosine.diagonal(1)) and torch.all(own[1:] > cosine.diagonal(-1))
-
-
 def test_skipping_the_loop_filter_is_close_but_not_exact(x264, monkeypatch):
     """deblock=False: the same frames (times, path, size), no longer bit-exact (the reference frames drift without
     deblocking) but close: PSNR >= 35 dB against the exact path; the full path ignores the option."""
@@ -367,14 +361,17 @@ def test_audio_runs_one_ffmpeg_and_no_ffprobe(videos, monkeypatch):
 
 
 def test_a_track_shorter_than_its_video_counts_its_own_seconds(tmp_path):
-    """8 s of video, 3 s of audio: the track's 3 real seconds (decoded length), not the container's 8."""
+    """8 s of video, 3 s of audio: the track's 3 real seconds (decoded length), padded to T1; the file's length
+    (8 s, so cut at T1 = 6) is the container's, as the frame path records it."""
     path = tmp_path / "short_track.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x48:r=10:d=8", "-f", "lavfi",
                     "-i", "sine=frequency=440:sample_rate=16000:duration=3", "-c:v", "libx264", "-c:a", "aac",
                     str(path)], check=True)
     decoded = media.decode_audio(path, SR, T1=6)
-    assert (decoded.seconds.n_real, decoded.seconds.available) == (3, 3)
-    assert decoded.seconds.padded and not decoded.seconds.cut and decoded.seconds.duration == pytest.approx(3, abs=0.1)
+    assert (decoded.seconds.n_real, decoded.seconds.available) == (3, 8)
+    assert decoded.seconds.padded and decoded.seconds.cut and decoded.seconds.duration == pytest.approx(8, abs=0.03)
+    frames = media.decode_frames(path, T1=6).seconds
+    assert (frames.duration, frames.cut, frames.n_real) == (decoded.seconds.duration, True, 6)
 
 
 # --- broken inputs -----------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ a row of the failures TSV (video_id, stage, reason) and the shard goes on; a sha
 valid empty store (V = 0). Store and TSV are written atomically (a killed job leaves neither). One code path
 for CPU and GPU: device, batch size and precision come from the arguments. Layout (avqa.features.layout):
 clip_rn50 `maps` (V, T1, 7, 7, 2048) float16, vggish `emb` (V, T1, 128) float32, `video_id` (V,), attrs with
-provenance and per-video durations, n_seconds (real seconds), padded and cut flags.
+provenance and per-video durations (the file's length, the same in every store of the video: media.file_length),
+n_seconds (the stream's real seconds), padded and cut flags (cut: the file is longer than T1, the same in every
+store), and for frame stores how the frames were decoded (frame_decoding, decode_path, max_offset_s).
 """
 from __future__ import annotations
 
@@ -237,15 +239,22 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-frames-cuda", type=int, default=256)
     parser.add_argument("--channels-last", action="store_true", help="CLIP trunk in channels-last format")
     parser.add_argument("--workers", type=int, default=1, help="decoder processes (0: decode in-process)")
-    parser.add_argument("--full-size-frames", action="store_true",
-                        help="decode frames at full size (default: straight to the encoder's input size)")
-    parser.add_argument("--every-frame", action="store_true",
-                        help="decode every frame (default: keyframes / reference frames near each second's "
-                             "centre where they are within --max-offset-s, for long, large videos)")
+    # features.decode (layout.DECODE_DEFAULTS): each option both ways, the default that of DECODE_DEFAULTS
+    parser.add_argument("--to-input-size", dest="to_input_size", action="store_true",
+                        help="decode frames straight to the encoder's input size (opt-in; not the exact pixels)")
+    parser.add_argument("--full-size-frames", dest="to_input_size", action="store_false",
+                        help="decode frames at full size; the encoder's own preprocessing resizes them")
+    parser.add_argument("--skip-frames", dest="skip_frames", action="store_true",
+                        help="decode only keyframes / reference frames near each second's centre, within "
+                             "--max-offset-s, for long, large videos (opt-in; frames 1-2 off the centre frame)")
+    parser.add_argument("--every-frame", dest="skip_frames", action="store_false",
+                        help="decode every frame: the exact frame nearest each second's centre")
     parser.add_argument("--max-offset-s", type=float, default=DECODE_DEFAULTS["max_offset_s"],
                         help="farthest a skipped-to frame may be from its second's centre (else full decoding)")
-    parser.add_argument("--no-deblock", action="store_true",
+    parser.add_argument("--no-deblock", dest="deblock", action="store_false",
                         help="skip H.264's loop filter on the skipped-frames path (less CPU; frames not exact)")
+    parser.set_defaults(to_input_size=DECODE_DEFAULTS["to_input_size"], skip_frames=DECODE_DEFAULTS["skip_frames"],
+                        deblock=DECODE_DEFAULTS["deblock"])
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the model process")
     parser.set_defaults(func=_run_extract)
 
@@ -263,10 +272,8 @@ def _run_extract(args) -> None:
     precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
     batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
     weights = encoders.resolve_weights(args.weights, WEIGHTS_KEY[args.encoder])
-    decode = {"to_input_size": not args.full_size_frames, "skip_frames": not args.every_frame,
-              "max_offset_s": args.max_offset_s, "deblock": not args.no_deblock}
     decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
-                              args.backbone, decode)
+                              args.backbone, decode_options(args))
     encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
                            args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens,
                            not args.merged_embedding)
@@ -275,6 +282,11 @@ def _run_extract(args) -> None:
     outs = [args.out, args.tokens_out] if len(encoder.outputs) > 1 else args.out
     result = extract_shard(encoder, decoding, outs, args.failures, desc=args.shard)
     print(f"{args.shard} {args.encoder}: {result['stored']} stored, {result['failed']} failed")
+
+
+def decode_options(args) -> dict:
+    """The extract CLI's frame-decoding flags as features.decode (layout.DECODE_DEFAULTS' keys)."""
+    return {key: getattr(args, key) for key in DECODE_DEFAULTS}
 
 
 def _run_failures(args) -> None:

@@ -32,7 +32,8 @@ DECODE_STAGE = {"clip_rn50": "decode_video", "resnet18": "decode_video", "clip_v
 FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(),
                     "resnet18": lambda backbone: resnet18_transform(),
                     "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
-# The short side each frame encoder resizes to: frames are decoded straight to it (media.decode_frames).
+# The short side each frame encoder resizes to: with features.decode.to_input_size (opt-in) frames are decoded
+# straight to it (media.decode_frames).
 FRAME_INPUT_SIZES = {"clip_rn50": lambda backbone: encoders.CLIP_IMAGE_SIZE,
                      "resnet18": lambda backbone: RESNET18_IMAGE_SIZE,
                      "clip_vit": lambda backbone: encoders.clip_vit_dims(backbone)["image_size"]}
@@ -64,7 +65,7 @@ class DecodeDataset(torch.utils.data.Dataset):
         self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
         self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
         self.backbone = backbone
-        # how frames are decoded (DECODE_DEFAULTS; media.decode_frames): to the encoder's size, skipping frames
+        # how frames are decoded (DECODE_DEFAULTS; media.decode_frames): by default every frame, full size
         self.decode = {**DECODE_DEFAULTS, **(decode or {})}
         self._transform = None
 
@@ -205,7 +206,7 @@ class ShardWriter:
         if seconds.decode_path:                       # frames: how they were decoded, how far from the centres
             self.videos.setdefault("decode_path", {})[video_id] = seconds.decode_path
             self.videos.setdefault("max_offset_s", {})[video_id] = round(seconds.max_offset, 4)
-        self.videos["durations"][video_id] = round(seconds.duration, 3)
+        self.videos["durations"][video_id] = round(seconds.duration, 3)   # the file's: the same in every store
         self.videos["n_seconds"][video_id] = seconds.n_real
         self.videos["padded"][video_id] = seconds.padded
         self.videos["cut"][video_id] = seconds.cut

@@ -31,7 +31,9 @@ VISUAL_ENCODERS: tuple[str, ...] = tuple(e for e in ("clip_rn50", "resnet18", "c
 BLOCK: dict[str, str] = {"clip_rn50": "clip", "clip_vit": "clip", "resnet18": "resnet18"}
 
 # How frames are decoded unless features.decode says otherwise (media.decode_frames; each store records it in its
-# frame_decoding attr): straight to the encoder's input size, and (for long, large videos) only the keyframes or
-# reference frames nearest each second's centre, within max_offset_s (else the whole video); deblock=False also
-# skips H.264's loop filter there (cheaper, frames no longer exact).
-DECODE_DEFAULTS = {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True}
+# frame_decoding attr): every frame at full size, the exact frame nearest each second's centre, resized by the
+# encoder's own preprocessing. Opt-in (docs/decoding.md has their fidelity on moving footage): to_input_size
+# decodes straight to the encoder's input size; skip_frames decodes (for long, large videos) only the keyframes
+# or reference frames nearest each centre, within max_offset_s (else the whole video), 1-2 frames off the
+# centre frame; deblock=False also skips H.264's loop filter there (cheaper, frames no longer exact).
+DECODE_DEFAULTS = {"to_input_size": False, "skip_frames": False, "max_offset_s": 0.25, "deblock": True}

@@ -1,23 +1,29 @@
-"""Media decoding: 1 frame per second (the frame on screen at the centre of each second) and 16 kHz mono audio.
+"""Media decoding: 1 frame per second (the frame nearest the centre of each second) and 16 kHz mono audio.
 
-MUSIC-AVQA's protocol: second k is represented by the frame shown at t = k + 0.5 s and by the audio samples of
-[k, k + 1) s. A video keeps at most T1 seconds ("cut" when longer); a shorter one is "padded" by repeating its
-last real second (frames and audio alike). A second counts as real when its centre lies inside the stream, so a
-3.0-s clip has 3 real seconds and a 3.6-s clip 4. Time 0 is each stream's own first frame / sample, as in the
-public feature extractors (the offsets between streams in such files are a few tens of ms).
+MUSIC-AVQA's protocol: second k is represented by the frame nearest t = k + 0.5 s (of two equally near, the
+earlier: the one on screen at the centre) and by the audio samples of [k, k + 1) s. A video keeps at most T1
+seconds ("cut" when longer); a shorter stream is "padded" by repeating its last real second (frames and audio
+alike). A second counts as real when its centre lies inside the stream, so a 3.0-s clip has 3 real seconds and a
+3.6-s clip 4. Time 0 is each stream's own first frame / sample, as in the public feature extractors (the offsets
+between streams in such files are a few tens of ms).
+
+One truth per video: Seconds.duration is the file's length (the container's duration, to the 0.01 s ffmpeg's log
+prints; a stream's own length only when the container gives none or a shorter one), and `cut` follows from it,
+so the frame and the audio stores of a video record the same length and cut flag; n_real and `padded` are each
+stream's own (a 9.4-s audio track has 9 real seconds in a 10-s video).
 
 Frames come from decord (frame timestamps, so variable frame rate is handled); if decord fails on a file, the
 same frames are decoded with ffmpeg (ffprobe frame timestamps + a select filter). Every problem with an input
 file raises MediaError naming the file and the problem.
 
-Decoding less (decode_frames' short_side and skip): decode CPU time per video is what bounds extraction on a
-GPU machine. short_side scales frames in the decoder's filter graph (swscale bicubic, antialiased when
-shrinking) so their short side is the encoder's input size: the encoder's resize then does nothing and its
-centre crop sees (nearly) the same pixels as from a full-size frame. skip decodes only the frames the 1-fps
-sampling can get cheaply: the keyframes when every second's centre has one within max_offset_s, else the
-reference frames (ffmpeg -skip_frame noref: a frame no other frame references is never needed to decode the
-rest, so the kept frames decode bit-exactly), and takes the decoded frame nearest each centre (for reference
-frames: the first one from a frame interval before it, see _skip_select). A video where that frame lies more
+Decoding less (decode_frames' short_side and skip; opt-in, docs/decoding.md has their fidelity on moving
+footage): short_side scales frames in the decoder (decord's swscale, or ffmpeg's bicubic filter) so their short
+side is the encoder's input size. skip decodes only the frames the 1-fps sampling can get cheaply: the keyframes
+when every second's centre has one within max_offset_s, else the reference frames (ffmpeg -skip_frame noref: a
+frame no other frame references is never needed to decode the rest, so the kept frames decode bit-exactly), and
+takes the decoded frame nearest each centre (for reference frames: the first one from a frame interval before
+it, see _skip_select). These are not the centre frames: on moving footage one or two frames off moves a 7x7
+CLIP map visibly, so the default decodes every frame at full size. A video where the skipped-to frame lies more
 than max_offset_s from some centre is decoded again in full. Skipping every B-frame (-skip_frame bidir) is
 not used: x264's B-pyramid makes B-frames references, and the frames decoded without them are corrupt.
 Seconds records the path taken and each second's offset. deblock=False (opt-in) also skips H.264's loop
@@ -42,6 +48,9 @@ from avqa.features.layout import DECODE_DEFAULTS
 logger = logging.getLogger(__name__)
 
 EPS = 1e-6  # float timestamps (decord's are float32) must not add or drop a second at exact boundaries
+# Two frames this close to equally near a centre are a tie (decord's float32 timestamps near 60 s are only good to
+# ~4e-6 s; frames are >= 8 ms apart): the earlier one, on screen at the centre, is taken.
+TIE_S = 1e-4
 # skip=True: farthest a decoded frame may start from its second's centre, else full decoding
 MAX_OFFSET_S = DECODE_DEFAULTS["max_offset_s"]
 # skip=True: skip only when at least this many pixels (frames x height x width) are to be decoded. Skipping runs
@@ -80,9 +89,9 @@ class MediaInfo:
 class Seconds:
     """How a stream maps onto the slots of the feature store (T1 * fps; one per second at fps = 1)."""
 
-    duration: float   # seconds of this stream in the file
-    available: int    # samples whose centre lies inside the stream
-    n_real: int       # samples actually decoded: min(available, slots)
+    duration: float   # the file's length (s), the same for each of its streams (file_length)
+    available: int    # samples whose centre lies inside the file's length: cut when more than the slots
+    n_real: int       # samples of this stream decoded: its own samples (centre inside the stream), at most slots
     slots: int
     # Frames only: how they were decoded (FULL, KEYFRAMES or REF_FRAMES) and, per real second, the start time of
     # the frame used minus the second's centre (s; on the full path the frame on screen, so <= 0).
@@ -117,12 +126,27 @@ def count_seconds(duration: float, fps: float = 1) -> int:
 
 
 def make_seconds(duration: float, T1: int, fps: float = 1, decoded: float | None = None) -> Seconds:
-    """duration: the stream's length in the file; decoded: the part of it that was decoded (default: all)."""
+    """duration: the file's length (file_length); decoded: the stream's length, or the part of it that was
+    decoded when it was cut at T1 (default: the whole duration)."""
     slots = int(round(T1 * fps))
     decoded = duration if decoded is None else decoded
-    duration = max(duration, decoded)  # a container's metadata may understate a stream
     return Seconds(duration=float(duration), available=count_seconds(duration, fps),
                    n_real=min(count_seconds(decoded, fps), slots), slots=slots)
+
+
+def centiseconds(seconds: float) -> float:
+    """A duration to 0.01 s as ffmpeg's log prints it (av_dump_format: microseconds + 5000, truncated)."""
+    return (round(seconds * 1e6) + 5000) // 10000 / 100
+
+
+def file_length(container: float | None, stream: float) -> float:
+    """The video's length, one truth for all its streams: the container's duration (ffprobe's format duration or
+    the Duration ffmpeg logs, to 0.01 s, so the frame and audio paths read the same number), or this stream's
+    own length when the container gives none or says less (metadata that understates a stream)."""
+    if container is None:
+        return float(stream)
+    container = centiseconds(container)
+    return container if stream <= container + 0.01 else float(stream)
 
 
 def repeat_last(data: np.ndarray, n: int) -> np.ndarray:
@@ -169,11 +193,15 @@ def centre_times(n: int, fps: float = 1) -> np.ndarray:
     return (np.arange(n) + 0.5) / fps
 
 
-def frames_on_screen(frame_starts: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Index of the frame displayed at each time: the last frame that starts at or before it (VFR-safe)."""
-    order = np.argsort(frame_starts, kind="stable")
-    pos = np.searchsorted(frame_starts[order], times + EPS, side="right") - 1
-    return order[np.clip(pos, 0, len(order) - 1)]
+def nearest_frames(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Index of the frame starting nearest each time; of two equally near (within TIE_S), the earlier, the one
+    on screen at that time. starts may be in any order (decode order, variable frame rate)."""
+    order = np.argsort(starts, kind="stable")
+    ordered = np.asarray(starts, dtype=float)[order]
+    after = np.clip(np.searchsorted(ordered, times, side="left"), 0, len(ordered) - 1)
+    before = np.clip(after - 1, 0, len(ordered) - 1)
+    take_before = np.abs(times - ordered[before]) <= np.abs(ordered[after] - times) + TIE_S
+    return order[np.where(take_before, before, after)]
 
 
 def scaled_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
@@ -199,27 +227,26 @@ def _scale_filter(short_side: int | None) -> str:
 def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, threads: int = 1,
                   short_side: int | None = None, skip: bool = False, max_offset_s: float = MAX_OFFSET_S,
                   skip_min_pixels: float = SKIP_MIN_PIXELS, deblock: bool = True) -> Decoded:
-    """uint8 RGB frames (n, H, W, 3) at t = (k + 0.5) / fps for k < min(real seconds, T1).
+    """uint8 RGB frames (n, H, W, 3): for k < min(real seconds, T1), the frame nearest t = (k + 0.5) / fps.
 
     pad=True repeats the last real frame up to T1 * fps frames; pad=False returns only the real ones.
-    short_side: decode to that short side (the encoder's input size, e.g. 224; 336 for ViT-L/14@336px), long
-    side as the encoder's resize would make it; None (default): full size. Smaller videos keep their size.
-    skip: decode only keyframes or reference frames and take the one nearest each centre, within max_offset_s
-    of every centre or the video is decoded in full (module docstring); only for videos with at least
-    skip_min_pixels to decode (smaller ones decode faster in full). False (default): every frame, the frame on
-    screen at each centre. The returned Seconds says which path was taken and each second's offset.
-    deblock=False: no H.264 loop filter on the skipping path (cheaper, not bit-exact; module docstring).
-    ffprobe runs only when decord fails (it costs about as much CPU as decoding the audio): to name the problem
-    (corrupt file, no video stream) or, for a file decord cannot read but ffmpeg can, to decode with ffmpeg.
+    Defaults: every frame decoded, full size, the exact frame nearest each centre (module docstring).
+    short_side (opt-in): decode to that short side (the encoder's input size, e.g. 224; 336 for
+    ViT-L/14@336px), long side as the encoder's resize would make it; smaller videos keep their size.
+    skip (opt-in): decode only keyframes or reference frames and take the one nearest each centre, within
+    max_offset_s of every centre or the video is decoded in full; only for videos with at least skip_min_pixels
+    to decode (smaller ones decode faster in full). deblock=False: no H.264 loop filter on that path (cheaper,
+    not bit-exact). The returned Seconds says which path was taken and each second's offset.
+    ffprobe runs first (~0.07 CPU-s): the file's length (Seconds.duration, the same in every store), and a
+    clear MediaError for an unreadable file or one without a video stream; if decord then fails, ffmpeg decodes.
     """
-    check_file(path)
+    info = probe(path)
+    if info.video is None:
+        raise MediaError(path, "no video stream")
     try:
-        frames, seconds = _frames_decord(path, T1, fps, threads, short_side, skip, max_offset_s, skip_min_pixels,
-                                         deblock)
+        frames, seconds = _frames_decord(path, info, T1, fps, threads, short_side, skip, max_offset_s,
+                                         skip_min_pixels, deblock)
     except Exception as err:  # decord raises RuntimeError / DECORDError
-        info = probe(path)
-        if info.video is None:
-            raise MediaError(path, "no video stream") from err
         logger.warning("%s: decord failed (%s); decoding with ffmpeg instead", path, str(err).splitlines()[0])
         frames, seconds = _frames_ffmpeg(path, info, T1, fps, short_side)
     frames = _as_rgb(frames, path)
@@ -236,8 +263,8 @@ def _as_rgb(frames: np.ndarray, path) -> np.ndarray:
     return np.ascontiguousarray(frames, dtype=np.uint8)
 
 
-def _frames_decord(path, T1: int, fps: float, threads: int, short_side: int | None = None, skip: bool = False,
-                   max_offset_s: float = MAX_OFFSET_S, skip_min_pixels: float = SKIP_MIN_PIXELS,
+def _frames_decord(path, info: MediaInfo, T1: int, fps: float, threads: int, short_side: int | None = None,
+                   skip: bool = False, max_offset_s: float = MAX_OFFSET_S, skip_min_pixels: float = SKIP_MIN_PIXELS,
                    deblock: bool = True) -> tuple[np.ndarray, Seconds]:
     """decord's packet index (timestamps, keyframes: no decoding) decides; the frames come from the skipping
     decoder (skip) or from decord decoding every frame (the full path)."""
@@ -249,9 +276,11 @@ def _frames_decord(path, T1: int, fps: float, threads: int, short_side: int | No
     reader = open_reader()
     if len(reader) == 0:
         raise RuntimeError("no frames")
-    stamps = reader.get_frame_timestamp(range(len(reader)))  # (n, 2) start, end in seconds
+    stamps = np.asarray(reader.get_frame_timestamp(range(len(reader))), dtype=float)  # (n, 2) start, end (s)
+    starts = stamps[:, 0] - stamps[:, 0].min()   # time 0: the stream's first frame
     key_indices = np.asarray(reader.get_key_indices(), dtype=int)
-    seconds = make_seconds(float(stamps[:, 1].max()), T1, fps)
+    stream_length = float(stamps[:, 1].max() - stamps[:, 0].min())
+    seconds = make_seconds(file_length(info.duration, stream_length), T1, fps, decoded=stream_length)
     centres = centre_times(seconds.n_real, fps)
     # Decoding the first frame tells the size after the display rotation (decord has no cheaper way).
     full_size = reader[0].shape[:2] if skip or short_side is not None else None
@@ -261,35 +290,24 @@ def _frames_decord(path, T1: int, fps: float, threads: int, short_side: int | No
         # for 640x360): close it before another decoder runs.
         del reader
         reader = None
-    n_decoded = int(np.sum(stamps[:, 0] <= centres[-1] + max_offset_s))  # frames up to the last centre's bound
+    n_decoded = int(np.sum(starts <= centres[-1] + max_offset_s))  # frames up to the last centre's bound
     if skip and n_decoded * full_size[0] * full_size[1] >= skip_min_pixels:
-        skipped = _frames_skipping(path, stamps[:, 0], key_indices, centres, fps, threads, short_side,
-                                   max_offset_s, deblock)
+        skipped = _frames_skipping(path, starts, key_indices, centres, fps, threads, short_side, max_offset_s,
+                                   deblock)
         if skipped is not None:
             frames, offsets, decode_path = skipped
             return frames, replace(seconds, decode_path=decode_path, offsets=_rounded(offsets))
     if reader is None:
         reader = open_reader(height=size[0], width=size[1]) if size != full_size else open_reader()
-    index = frames_on_screen(stamps[:, 0], centres)
+    index = nearest_frames(starts, centres)
     frames = reader.get_batch(index.tolist()).asnumpy()
     if frames.ndim != 4 or frames.shape[-1] != 3:  # decord returns 4 channels on some frame widths
         raise RuntimeError(f"decord returned frames of shape {frames.shape}")
-    offsets = stamps[index, 0] - centres
-    return frames, replace(seconds, decode_path=FULL, offsets=_rounded(offsets))
+    return frames, replace(seconds, decode_path=FULL, offsets=_rounded(starts[index] - centres))
 
 
 def _rounded(offsets: np.ndarray) -> tuple[float, ...]:
     return tuple(round(float(offset), 4) for offset in offsets)
-
-
-def nearest_frames(starts: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Index of the frame starting nearest each time (a tie goes to the earlier frame, the one on screen)."""
-    order = np.argsort(starts, kind="stable")
-    ordered = starts[order]
-    after = np.clip(np.searchsorted(ordered, times, side="left"), 0, len(ordered) - 1)
-    before = np.clip(after - 1, 0, len(ordered) - 1)
-    take_before = np.abs(times - ordered[before]) <= np.abs(ordered[after] - times)
-    return order[np.where(take_before, before, after)]
 
 
 def _frames_skipping(path, starts: np.ndarray, key_indices: np.ndarray, centres: np.ndarray, fps: float,
@@ -388,9 +406,10 @@ def _frames_ffmpeg(path, info: MediaInfo, T1: int, fps: float, short_side: int |
     starts = np.array([float(f["best_effort_timestamp_time"]) for f in frames])
     starts -= starts.min()
     decoded_end = float(max(starts + [float(f.get("pkt_duration_time") or 0) for f in frames]))
-    seconds = make_seconds(info.stream_duration(info.video) or decoded_end, T1, fps, decoded=decoded_end)
+    stream_length = max(info.stream_duration(info.video) or 0.0, decoded_end)  # the listing stops at the window
+    seconds = make_seconds(file_length(info.duration, stream_length), T1, fps, decoded=decoded_end)
     centres = centre_times(seconds.n_real, fps)
-    index = frames_on_screen(starts, centres)
+    index = nearest_frames(starts, centres)
     wanted = np.unique(index)
     select = "+".join(f"eq(n,{i})" for i in wanted)
     height, width = scaled_size(*_display_size(info.video), short_side)
@@ -425,9 +444,9 @@ def decode_audio(path: str | Path, sample_rate: int = 16000, T1: int | None = No
     pad=True returns exactly T1 seconds (the last real second repeated); pad=False the real seconds only (the
     last one may be partial). T1=None decodes the whole track.
     One ffmpeg process per video: ffprobe runs only when ffmpeg fails, to name the problem (a start-up of
-    either costs ~0.07 CPU-s, a third of a 60-s track's decoding). The track's length is the decoded length
-    when it ends before T1; when it is cut at T1, the container's duration from ffmpeg's log (a track running
-    to the file's end, as in MUSIC-AVQA's clips), which only tells how many seconds were cut.
+    either costs ~0.07 CPU-s, a third of a 60-s track's decoding). Seconds.duration is the file's length, the
+    container's duration from ffmpeg's log (file_length: the number the frame path reads with ffprobe); the
+    track's own real seconds (n_real) come from the samples decoded.
     """
     check_file(path)
     limit = {"t": T1} if T1 is not None else {}
@@ -445,18 +464,15 @@ def decode_audio(path: str | Path, sample_rate: int = 16000, T1: int | None = No
     wave = np.frombuffer(raw, np.float32)
     if wave.size == 0:
         raise MediaError(path, "audio stream decoded to no samples")
-    decoded = len(wave) / sample_rate
-    was_cut = T1 is not None and decoded >= T1 - CUT_TOLERANCE_S
-    full = max(decoded, _log_duration(log) or 0.0) if was_cut else decoded
-    T1 = count_seconds(full) if T1 is None else T1
-    seconds = make_seconds(full, T1, decoded=decoded)
+    decoded = len(wave) / sample_rate   # the whole track, or its first T1 seconds (+ a few ms) when longer
+    T1 = count_seconds(decoded) if T1 is None else T1
+    seconds = make_seconds(file_length(_log_duration(log), decoded), T1, decoded=decoded)
     wave = wave[: seconds.n_real * sample_rate]
     if pad:
         wave = _pad_audio(wave, seconds, sample_rate)
     return Decoded(np.ascontiguousarray(wave), seconds)
 
 
-CUT_TOLERANCE_S = 0.05   # ffmpeg's -t stops at an audio frame boundary after resampling: a few ms either side
 _DURATION = re.compile(r"^\s*Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", re.MULTILINE)
 
 
