@@ -1,5 +1,6 @@
 """Per-video instrument labels (avqa.data.instruments): exact labels from a hand-made scenes.json, the evidence
-rules on hand-made annotation records, the derivation on the real MUSIC-AVQA files, the multi-hot order, the CLI."""
+rules on hand-made annotation records, the derivation on the real MUSIC-AVQA files, the multi-hot order, L_source's
+targets and masks (source_targets), the CLI."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ import pytest
 from avqa.data import instruments as labels
 from avqa.data.instruments import (RULES, InstrumentLabelError, canonical_template, instrument_labels,
                                    instrument_name, labels_from_annotations, labels_from_scenes, multi_hot,
-                                   read_labels, register)
+                                   read_labels, register, source_targets)
 from avqa.data.vocab import INSTRUMENTS, TEMPLATES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
@@ -228,6 +229,49 @@ def test_multi_hot_follows_the_instruments_order(tmp_path):
     assert np.flatnonzero(audio[1]).tolist() == [index["flute"], index["piano"]]
     with pytest.raises(KeyError, match="syn00009"):
         multi_hot(table, ["syn00001", "syn00009"])
+
+
+def test_source_targets_mask_videos_without_a_row_or_without_positive_evidence(tmp_path):
+    rows, _ = derive(tmp_path, [
+        ("heard", "Is there a <Object> sound?", ["piano"], "yes"),                # audio evidence only
+        ("denied", "Is there a <Object> sound?", ["violin"], "no"),               # a named instrument, but "no"
+        ("counted", "How many musical instruments were heard throughout the video?", [], "two"),  # none named
+    ], split_modalities=True)
+    table = rows.reset_index()
+    targets = source_targets(table, ["counted", "heard", "unseen", "denied"])
+    assert sorted(targets) == ["sources_audio", "sources_mask_audio", "sources_mask_visual", "sources_visual"]
+    assert targets["sources_audio"].shape == (4, 22) and targets["sources_mask_audio"].dtype == np.float32
+    assert targets["sources_mask_audio"].tolist() == [0, 1, 0, 0]     # "unseen": no row (a val / test video)
+    assert targets["sources_mask_visual"].tolist() == [0, 0, 0, 0]    # split modalities: no visual evidence
+    assert np.flatnonzero(targets["sources_audio"][1]).tolist() == [INSTRUMENTS.index("piano")]
+    assert not targets["sources_audio"][[0, 2, 3]].any() and not targets["sources_visual"].any()
+    union = source_targets(derive(tmp_path, [("heard", "Is there a <Object> sound?", ["piano"], "yes")])[0]
+                           .reset_index(), ["heard"])
+    assert union["sources_mask_audio"].tolist() == union["sources_mask_visual"].tolist() == [1]
+
+
+def test_source_targets_trust_the_exact_scene_labels(tmp_path):
+    table = labels_from_scenes(write_json(tmp_path / "scenes.json", scenes_document()))
+    targets = source_targets(table, ["syn00003", "syn00001", "syn00009"])
+    # syn00003 sounds no instrument (voiceover only): an exact "none", taught as such
+    assert targets["sources_mask_audio"].tolist() == targets["sources_mask_visual"].tolist() == [1, 1, 0]
+    assert not targets["sources_audio"][0].any() and targets["sources_visual"][0].sum() == 1
+    audio, visual = multi_hot(table, ["syn00003", "syn00001"])
+    assert np.array_equal(targets["sources_audio"][:2], audio) and np.array_equal(targets["sources_visual"][:2], visual)
+
+
+@needs_shared
+def test_real_masks_follow_the_evidence(real):
+    """Val as the train split: 2,250 of its 3,815 videos have positive evidence (the other 41% are masked); a test
+    video has a row only when val shares it, and a mask 1 only when val's questions on it name an instrument."""
+    val = labels_from_annotations([SHARED / "avqa-val.json"])[0]
+    targets = source_targets(val, val["video_id"])
+    assert int(targets["sources_mask_audio"].sum()) == int(targets["sources_mask_visual"].sum()) == 2250
+    test_videos = real["test"][0]["video_id"]
+    on_test = source_targets(val, test_videos)
+    shared = test_videos.isin(set(val["video_id"])).to_numpy()
+    assert shared.sum() == 2296 and not on_test["sources_mask_audio"][~shared].any()
+    assert 0 < on_test["sources_mask_audio"][shared].sum() < shared.sum()
 
 
 def run_cli(argv):

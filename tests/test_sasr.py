@@ -1,5 +1,6 @@
-"""SaSR-Net (avqa.models.sasr): shapes, the paper's equations and loss terms against hand computations, index
-handling, bf16 autocast, training steps, the trainable parameter count and the forward FLOPs."""
+"""SaSR-Net (avqa.models.sasr): shapes, the paper's equations and loss terms against hand computations, the
+masked L_source, the source tokens' attention at initialisation, index handling, bf16 autocast, training steps,
+the trainable parameter count and the forward FLOPs."""
 import math
 
 import pytest
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 
 from avqa.data.vocab import INSTRUMENTS
 from avqa.models import build_model, count_trainable, trainable_by_block
-from avqa.models.sasr import SaSRBlock
+from avqa.models.sasr import SaSRBlock, self_attention, token_init_std
 
 C = len(INSTRUMENTS)
 SMALL = dict(d_model=16, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20)
@@ -141,6 +142,122 @@ def test_source_loss_is_bce_of_presence_logits_audio_plus_visual():
         y = batch[f"sources_{modality}"][index].double()
         expected += float(-(y * p.log() + (1 - y) * (1 - p).log()).mean())
     assert terms["source"] == pytest.approx(expected, rel=1e-5)
+
+
+def source_term(model, batch, out):
+    return model.source_loss(batch, out)
+
+
+def test_source_loss_averages_over_the_labelled_questions_only():
+    batch = make_batch()                                        # video_index [0, 0, 1, 2, 2]
+    batch["sources_mask_audio"] = torch.tensor([1.0, 0.0, 1.0])
+    batch["sources_mask_visual"] = torch.tensor([0.0, 1.0, 1.0])
+    model = small_model()
+    with torch.no_grad():
+        out = model(batch)
+    index = batch["video_index"]
+    expected = 0.0
+    for modality in ("audio", "visual"):
+        keep = batch[f"sources_mask_{modality}"][index].bool()
+        expected += float(F.binary_cross_entropy_with_logits(out[f"source_logits_{modality}"][keep],
+                                                             batch[f"sources_{modality}"][index][keep]))
+    assert float(source_term(model, batch, out)) == pytest.approx(expected, rel=1e-5)
+    # without masks every video counts (the batches of hand-made tests, and the synthetic scenes)
+    unmasked = {k: v for k, v in batch.items() if not k.startswith("sources_mask_")}
+    ones = dict(batch, sources_mask_audio=torch.ones(3), sources_mask_visual=torch.ones(3))
+    assert float(source_term(model, unmasked, out)) == pytest.approx(float(source_term(model, ones, out)), rel=1e-6)
+
+
+def test_a_masked_video_changes_neither_the_loss_nor_the_gradients():
+    batch = make_batch()
+    batch["sources_mask_audio"] = torch.tensor([1.0, 0.0, 1.0])
+    batch["sources_mask_visual"] = torch.tensor([1.0, 0.0, 1.0])
+    flipped = dict(batch, sources_audio=batch["sources_audio"].clone(), sources_visual=batch["sources_visual"].clone())
+    flipped["sources_audio"][1] = 1 - flipped["sources_audio"][1]       # "no instrument" <-> "every instrument"
+    flipped["sources_visual"][1] = 1 - flipped["sources_visual"][1]
+    model = small_model()
+    losses, grads = [], []
+    for b in (batch, flipped):
+        model.zero_grad()
+        loss = source_term(model, b, model(b))
+        loss.backward()
+        losses.append(float(loss.detach()))
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert losses[0] == losses[1]
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def test_a_batch_without_labelled_videos_gives_zero_and_finite_gradients():
+    batch = make_batch()
+    batch["sources_mask_audio"] = batch["sources_mask_visual"] = torch.zeros(3)
+    model = small_model()
+    out = model(batch)
+    source = source_term(model, batch, out)
+    assert float(source.detach()) == 0.0
+    source.backward()
+    assert all(torch.isfinite(p.grad).all() and not p.grad.any() for p in model.parameters() if p.grad is not None)
+    model.zero_grad()
+    total, terms = model.loss(batch, model(batch))
+    total.backward()
+    assert terms["source"] == 0.0 and math.isfinite(terms["total"])
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="sources_mask_visual"):
+        model.loss(dict(batch, sources_mask_visual=torch.zeros(5)), out)
+
+
+# --- the source tokens in S([f^r ; G_C]) --------------------------------------------------------------------------
+def expected_shares(T, n_sources=C):
+    """Token rows of S at initialisation when every score but the self-score (ln C) is ~0."""
+    spread = n_sources + (n_sources - 1) + T
+    return {"token_to_self": n_sources / spread, "token_to_features": T / spread}
+
+
+def test_source_tokens_and_features_attend_to_each_other_from_the_start():
+    """With N(0, 1) tokens (the former init) S's token half was the identity: self-score |g|^2 / sqrt(D) = 22.6.
+    At token_init_std the self-score is ln C: a token keeps about C / (2C - 1 + T) on itself (0.42 at T = 10)
+    and gives the features T / (2C - 1 + T) (0.19); the bounds allow for the random scores around those."""
+    T = 10
+    batch = make_batch(U=4, B=6, T=T, visual_dim=2048, audio_dim=128, sentence_dim=1024,
+                       video_index=[0, 0, 1, 2, 3, 3])
+    torch.manual_seed(0)
+    model = build_model("sasr").train()
+    assert model.source_tokens.tokens.std().item() == pytest.approx(token_init_std(C, 512), rel=0.05)
+    init = model.joint_attention_shares(batch)
+    former = build_model("sasr")
+    former.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        former.source_tokens.tokens.normal_(generator=torch.Generator().manual_seed(0))
+    before = former.joint_attention_shares(batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(10):
+        total, _ = model.loss(batch, model(batch))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    trained = model.joint_attention_shares(batch)
+    for name, shares in (("N(0,1) tokens", before), ("init", init), ("after 10 Adam steps", trained)):
+        print(f"\n{name}: " + "; ".join(f"{m} " + ", ".join(f"{k} {v:.4f}" for k, v in s.items())
+                                        for m, s in shares.items()))
+    expected = expected_shares(T)
+    for modality in ("audio", "visual"):
+        assert before[modality]["token_to_self"] > 0.9999 and before[modality]["token_to_features"] < 1e-6
+        assert init[modality]["token_max_self"] < 0.9
+        assert init[modality]["token_to_features"] == pytest.approx(expected["token_to_features"], abs=0.03)
+        assert init[modality]["token_to_self"] == pytest.approx(expected["token_to_self"], abs=0.05)
+        assert trained[modality]["token_max_self"] < 0.9 and trained[modality]["token_to_features"] > 0.1
+
+
+def test_source_tokens_stay_distinct_through_the_self_attention():
+    """The init also keeps the C tokens apart after S (zeros or std 0.02 make them the same mixture)."""
+    torch.manual_seed(0)
+    d, T = 512, 10
+    features = torch.randn(2, T, d) * 0.25                     # |f|^2 ~ 32, the audio projection's scale
+    for std, distinct in ((token_init_std(C, d), True), (0.02, False)):
+        tokens = torch.randn(C, d) * std
+        mixed = self_attention(SaSRBlock.joint(features, tokens))[:, T:]
+        cosine = F.normalize(mixed, dim=-1) @ F.normalize(mixed, dim=-1).transpose(-1, -2)
+        off_diagonal = cosine[:, ~torch.eye(C, dtype=torch.bool)].mean()
+        assert (off_diagonal < 0.5) == distinct, (std, float(off_diagonal))
 
 
 def test_reg_loss_makes_token_k_classify_as_category_k():

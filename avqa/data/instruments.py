@@ -2,7 +2,17 @@
 
 One table, results/annotations/instruments.parquet, one row per video:
     video_id (str), audio (list of instrument names), visual (list), source ("scenes" | "annotations")
-Names are avqa.data.vocab.INSTRUMENTS entries, listed in that order; `multi_hot` turns rows into (V, 22) arrays.
+Names are avqa.data.vocab.INSTRUMENTS entries, listed in that order; `multi_hot` turns rows into (V, 22) arrays,
+`source_targets` into L_source's targets with a per-video, per-modality mask of the labels that may be taught.
+
+Which labels L_source may teach (`source_targets`, docs/sasr-net.md): a video's modality is labelled (mask 1)
+when its row comes from the synthetic scenes (exact: an empty list there is a true "none"), or when the
+annotation derivation found positive evidence for it: at least one instrument in that modality's list (after
+vetoes), i.e. at least one of the video's train questions presupposes or confirms a named instrument. A video
+whose questions name no instrument, or name one only in a negative answer ("Is there a X sound?" -> "no"), has
+no positive evidence; its empty list would teach "no instrument here", which the annotations do not say, so
+its mask is 0. A video without a row (the labels come from the train split's questions: val and test videos)
+also has mask 0. Evaluation reads no labels.
 
 Synthetic dataset (`labels_from_scenes`): exact, from the generator's scenes.json ({"meta", "videos": {id:
 scene}}, see avqa.data.synthetic.scene): visual = the visible objects' instruments; audio = every instrument,
@@ -338,6 +348,34 @@ def multi_hot(table: pd.DataFrame, video_ids: Sequence[str]) -> tuple[np.ndarray
             hot[i, [INSTRUMENT_INDEX[n] for n in column[row]]] = 1.0
         arrays.append(hot)
     return arrays[0], arrays[1]
+
+
+def labelled(table: pd.DataFrame, modality: str) -> np.ndarray:
+    """Per row, whether `modality`'s list may be taught as the full label set: exact scene labels, or annotation
+    labels with positive evidence (a non-empty list; see the module docstring)."""
+    exact = (table["source"] == "scenes").to_numpy()
+    evidenced = table[modality].map(len).to_numpy() > 0
+    return exact | evidenced
+
+
+def source_targets(table: pd.DataFrame, video_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """L_source's targets for `video_ids`: sources_audio / sources_visual (V, 22) float32 multi-hot (zeros where
+    unknown) and sources_mask_audio / sources_mask_visual (V,) float32, 1 where the video has a row that is
+    labelled in that modality (`labelled`), 0 for a video without a row or without positive evidence."""
+    ids = [str(v) for v in video_ids]
+    rows = pd.Index(table["video_id"].astype(str)).get_indexer(ids)
+    present = rows >= 0
+    known = table.iloc[rows[present]].reset_index(drop=True)
+    hot = dict(zip(MODALITIES, multi_hot(known, known["video_id"].tolist())))
+    targets = {}
+    for modality in MODALITIES:
+        labels = np.zeros((len(ids), len(INSTRUMENTS)), dtype=np.float32)
+        mask = np.zeros(len(ids), dtype=np.float32)
+        labels[present] = hot[modality]
+        mask[present] = labelled(known, modality)
+        targets[f"sources_{modality}"] = labels
+        targets[f"sources_mask_{modality}"] = mask
+    return targets
 
 
 def coverage(table: pd.DataFrame) -> dict:

@@ -17,7 +17,8 @@ The paper numbers no equation; docstrings cite the section and write each one ou
   FusionHead: f_av = FC(tanh([f^ta_A + mean_t f^g_A ; f^ta_V + mean_t f^g_V])),
       logits = FC(tanh(f_av * f_Q))                                                          [sec. 3.6]
 Loss (sec. 3.6): L = L_avqa + 0.5 L_source + 0.5 L_reg + 0.5 L_match, with
-  L_source = BCE(sigmoid(FC(G^a')), p_a) + BCE(sigmoid(FC(G^v')), p_v)   (presence per category, sec. 3.3)
+  L_source = BCE(sigmoid(FC(G^a')), p_a) + BCE(sigmoid(FC(G^v')), p_v)   (presence per category, sec. 3.3),
+             each a mean over the questions whose video has labels in that modality (see source_loss)
   L_reg    = CE(FC(g_i), i) over the C raw tokens                        (token i is category i, sec. 3.3)
   L_match  = CE(matched, 1) + CE(mismatched, 0) over the segments        (sec. 3.4; one mean over both)
 
@@ -42,8 +43,14 @@ Departures, and why:
     TASS-Net, segment t of video u is paired with segment t of the next unique video (u + 1) mod U of the batch
     (no mismatched pairs, and L_match = 0, when the batch holds a single video).
   - Shortcut: the paper adds mean_t f^g_V to the visual branch; the public code adds mean_t f^sa_V. Paper.
-  - Tokens are initialised N(0, 1) like nn.Embedding (public code: zeros); with zeros the C tokens start
-    identical and only L_reg's classifier gradient tells them apart.
+  - Token initialisation (the paper gives none; public code: zeros): N(0, sigma^2) with sigma^2 = ln(C) / sqrt(D),
+    so a token's self-score in S, |g|^2 / sqrt(D), is ln C on average against scores near 0 with the other
+    entries: at initialisation a token weighs itself about as much as the C - 1 other tokens together
+    (C / (2C - 1 + T)) and gives the T features T / (2C - 1 + T) (0.19 at T = 10, C = 22). With N(0, 1) tokens
+    (the former init) the self-score is sqrt(D) = 22.6 and each token put weight 1.0000 on itself: the token
+    half of S was the identity. Zeros (public code) or the ViT-style std 0.02 make the C tokens leave S as the
+    same mixture (pairwise cosine 1.000), so they would start indistinguishable. `SaSRNet.joint_attention_shares`
+    measures where S's weights go; numbers in docs/sasr-net.md (tests/test_sasr.py prints them).
 Size (tests/test_sasr.py): 7,889,092 trainable parameters at d = 512 with 2048-d CLIP maps (the paper's
 65.1M count includes its ResNet-18, word LSTM and grouping transformers); forward 1.19 GFLOPs per question at
 T = 10, 7x7x2048 (FlopCounterMode, 2 FLOPs per multiply-add; 86% of it the 2048 -> 512 map projection).
@@ -66,12 +73,38 @@ BATCH_KEYS = ("visual", "audio", "video_index", "sentence")
 SOURCE_KEYS = ("sources_audio", "sources_visual")
 
 
+def self_attention_weights(f: torch.Tensor) -> torch.Tensor:
+    """softmax(f f^T / sqrt(D)) over the rows of f (..., S, D): S(f)'s weights (..., S, S), in float32."""
+    with fp32(f.device):
+        f = f.float()
+        return (f @ f.transpose(-1, -2) / math.sqrt(f.shape[-1])).softmax(-1)
+
+
 def self_attention(f: torch.Tensor) -> torch.Tensor:
     """S(f) = softmax(f f^T / sqrt(D)) f over the rows of f (..., S, D) (sec. 3.2), in float32."""
     with fp32(f.device):
-        f = f.float()
-        weights = (f @ f.transpose(-1, -2) / math.sqrt(f.shape[-1])).softmax(-1)
-        return weights @ f
+        return self_attention_weights(f) @ f.float()
+
+
+def token_init_std(n_sources: int, d_model: int) -> float:
+    """sigma with sigma^2 = ln(C) / sqrt(D): the expected self-score |g|^2 / sqrt(D) of a N(0, sigma^2) token in S
+    is ln C, so a token starts weighing itself like the C - 1 other tokens together (see the module docstring)."""
+    return math.sqrt(math.log(max(n_sources, 2)) / math.sqrt(d_model))
+
+
+def attention_shares(weights: torch.Tensor, n_features: int) -> dict[str, float]:
+    """Where the rows of S's weights (..., T + C, T + C) over [f^r ; G_C] go, averaged over the batch: each token's
+    weight on the T features, on itself and on the other tokens; each feature's weight on the C tokens and on
+    itself; the largest weight a token puts on itself."""
+    T = n_features
+    diagonal = torch.diagonal(weights, dim1=-2, dim2=-1)
+    tokens, features = weights[..., T:, :], weights[..., :T, :]
+    return {"token_to_features": float(tokens[..., :T].sum(-1).mean()),
+            "token_to_self": float(diagonal[..., T:].mean()),
+            "token_to_other_tokens": float((tokens[..., T:].sum(-1) - diagonal[..., T:]).mean()),
+            "token_max_self": float(diagonal[..., T:].max()),
+            "feature_to_tokens": float(features[..., T:].sum(-1).mean()),
+            "feature_to_self": float(diagonal[..., :T].mean())}
 
 
 class CrossAttention(nn.Module):
@@ -95,11 +128,13 @@ class CrossAttention(nn.Module):
 
 class SourceTokens(nn.Module):
     """Source-wise learnable tokens G_C = {g_i}, i = 1..C, one per instrument category (sec. 3.2), shared by
-    both modalities, and the L_reg classifier FC(g_i) -> C category logits (sec. 3.3)."""
+    both modalities, and the L_reg classifier FC(g_i) -> C category logits (sec. 3.3).
+    Initialised N(0, token_init_std(C, D)^2), so that they and the features attend to each other in S from the
+    first step (see the module docstring)."""
 
     def __init__(self, n_sources: int, d_model: int):
         super().__init__()
-        self.tokens = nn.Parameter(torch.randn(n_sources, d_model))
+        self.tokens = nn.Parameter(torch.randn(n_sources, d_model) * token_init_std(n_sources, d_model))
         self.classifier = nn.Linear(d_model, n_sources)
 
     def forward(self) -> torch.Tensor:
@@ -129,11 +164,15 @@ class SaSRBlock(nn.Module):
         self.feature_fc = nn.Linear(d_model, d_model)
         self.presence = nn.Linear(d_model, 1)
 
+    @staticmethod
+    def joint(features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """[f^r ; G_C] per video: (U, T + C, d) in float32."""
+        return torch.cat([features.float(), tokens.float().expand(features.shape[0], -1, -1)], 1)
+
     def forward(self, features: torch.Tensor, tokens: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        U, T, d = features.shape
-        joint = torch.cat([features.float(), tokens.float().expand(U, -1, -1)], 1)
-        mixed = self_attention(joint)
+        T = features.shape[1]
+        mixed = self_attention(self.joint(features, tokens))
         f_s, g = mixed[:, :T], mixed[:, T:]
         gathered, _ = self.token_attn(g, f_s)
         g_updated = g + self.token_fc(gathered)
@@ -248,7 +287,8 @@ class SaSRNet(nn.Module):
     lambda_1..3; 0 switches a term off), input sizes visual_dim (2048 CLIP-RN50; 512 ResNet-18), audio_dim
     (128), sentence_dim (1024), n_answers (42).
     Batch: the contract's visual, audio, video_index, sentence (tokens and question_words are not read) and,
-    for model.loss with source_weight > 0, sources_audio / sources_visual (U, n_sources) multi-hot floats.
+    for model.loss with source_weight > 0, sources_audio / sources_visual (U, n_sources) multi-hot floats with
+    optional sources_mask_audio / sources_mask_visual (U,) 0/1 floats (absent: every video labelled).
     """
 
     def __init__(self, d_model: int = 512, n_sources: int = len(INSTRUMENTS), dropout: float = 0.1,
@@ -291,6 +331,16 @@ class SaSRNet(nn.Module):
             video["mismatch_logits"] = self.match_head(g_a, f_sa_other)
         return video
 
+    @torch.no_grad()
+    def joint_attention_shares(self, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+        """Diagnostic: per modality, where the weights of S([f^r ; G_C]) go for the batch's videos
+        (attention_shares: tokens on features, on themselves, ...)."""
+        check_batch(batch, **self.dims)
+        features = {"audio": self.audio_proj(batch["audio"]), "visual": self.visual_proj(batch["visual"]).mean(2)}
+        tokens = self.source_tokens()
+        return {modality: attention_shares(self_attention_weights(SaSRBlock.joint(f, tokens)), f.shape[1])
+                for modality, f in features.items()}
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         check_batch(batch, **self.dims)
         index = batch["video_index"]
@@ -312,19 +362,27 @@ class SaSRNet(nn.Module):
 
     def source_loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]) -> torch.Tensor:
         """L_source: BCE of the audio presence logits against sources_audio plus the same for visual (sec. 3.3),
-        each a mean over the B questions' videos and the C categories."""
+        each a mean over the C categories and over the questions whose video has labels in that modality
+        (sources_mask_{modality} = 1; absent mask: all). A video without labels (mask 0: not in the label table,
+        or no positive evidence, avqa.data.instruments.source_targets) adds nothing; a batch without any gives 0
+        for that modality, with zero gradient."""
         missing = [k for k in SOURCE_KEYS if k not in batch]
         if missing:
             raise KeyError(f"batch lacks {missing}: SaSR-Net's L_source needs the per-video instrument labels "
                            f"(avqa.data.instruments); set source_weight=0 to train without them")
-        index, total = batch["video_index"], 0.0
+        index, U, total = batch["video_index"], batch["visual"].shape[0], 0.0
         for modality in ("audio", "visual"):
             labels = batch[f"sources_{modality}"]
-            if labels.shape != (batch["visual"].shape[0], self.n_sources):
+            if labels.shape != (U, self.n_sources):
                 raise ValueError(f"batch['sources_{modality}'] has shape {tuple(labels.shape)}, expected "
-                                 f"({batch['visual'].shape[0]}, {self.n_sources}) (U videos x categories)")
-            total = total + F.binary_cross_entropy_with_logits(out[f"source_logits_{modality}"].float(),
-                                                               labels[index].float())
+                                 f"({U}, {self.n_sources}) (U videos x categories)")
+            mask = batch.get(f"sources_mask_{modality}", labels.new_ones(U))
+            if mask.shape != (U,):
+                raise ValueError(f"batch['sources_mask_{modality}'] has shape {tuple(mask.shape)}, expected ({U},)")
+            per_question = F.binary_cross_entropy_with_logits(out[f"source_logits_{modality}"].float(),
+                                                              labels[index].float(), reduction="none").mean(-1)
+            weight = mask[index].float()
+            total = total + (per_question * weight).sum() / weight.sum().clamp_min(1.0)   # 0/1 mask
         return total
 
     def loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]
