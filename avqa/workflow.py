@@ -50,9 +50,38 @@ def check_config(config: dict) -> None:
     if full_model(config) not in config["variants"]:
         raise ConfigError(f"config: full_model {full_model(config)!r} is not a variant; "
                           f"known: {sorted(config['variants'])}")
+    check_inits(config)
+    for table in config["tables"]:
+        check_comparisons(config, table)
     if config["dataset"] == "synthetic" and config["synthetic"]["seconds"] < T:
         raise ConfigError(f"config: synthetic.seconds ({config['synthetic']['seconds']}) is shorter than "
                           f"preprocess.T ({T})")
+
+
+def check_inits(config: dict) -> None:
+    """Every `init` names a variant with a pre-training run, and a variant has at most one start."""
+    for variant, entry in config["variants"].items():
+        init = entry.get("init")
+        if not init:
+            continue
+        if entry.get("pretrain"):
+            raise ConfigError(f"config: variant {variant!r} has both pretrain and init; give one start")
+        source = config["variants"].get(init["variant"])
+        if source is None:
+            raise ConfigError(f"config: variants.{variant}.init.variant {init['variant']!r} is not a variant; "
+                              f"known: {sorted(config['variants'])}")
+        if not source.get("pretrain"):
+            raise ConfigError(f"config: variants.{variant}.init.variant {init['variant']!r} has no pretrain "
+                              f"entry, so there is no pre-training run to initialise from")
+
+
+def check_comparisons(config: dict, table: str) -> None:
+    """A table's `compare` pairs (row -> the row it is compared with) name variants the table lists."""
+    listed = set(_table(config, table)["listed"])
+    pairs = table_comparisons(config, table, shown_only=False)
+    stray = sorted({v for pair in pairs.items() for v in pair} - listed)
+    if stray:
+        raise ConfigError(f"config: tables.{table}.compare names variants {stray} that the table does not list")
 
 
 def gpu_jobs(config: dict) -> int:
@@ -164,10 +193,8 @@ def extract_args(config: dict, encoder: str) -> str:
         args.append(f"--bn3-gamma {config['weights_bn3_gamma']}")
     decode = {**DECODE_DEFAULTS, **feats.get("decode", {})}
     args.append(f"--max-offset-s {decode['max_offset_s']}")
-    if not decode["to_input_size"]:
-        args.append("--full-size-frames")
-    if not decode["skip_frames"]:
-        args.append("--every-frame")
+    args.append("--to-input-size" if decode["to_input_size"] else "--full-size-frames")
+    args.append("--skip-frames" if decode["skip_frames"] else "--every-frame")
     if not decode["deblock"]:
         args.append("--no-deblock")
     if feats["channels_last"]:
@@ -257,6 +284,7 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
     paths = Layout.of(config)
     spec = dict(config["variants"][variant])
     pretrain = spec.pop("pretrain", None)
+    init = spec.pop("init", None)
     pooling = spec.pop("pooling", "avg")
     visual = spec.pop("visual", DEFAULT_VISUAL)
     label = spec.pop("label")
@@ -279,6 +307,7 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
         "lr": train["lr"],
         "lr_step": train["lr_step"],
         "lr_gamma": train["lr_gamma"],
+        **({"betas": list(train["betas"])} if "betas" in train else {}),   # absent: torch's Adam default
         "questions_per_video": train["questions_per_video"],
         "num_workers": train["num_workers"],
         "precision": train["precision"],
@@ -291,6 +320,8 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
         "questions": paths.questions(),
         **extra_inputs(config, model),
         **({"init_from": pretrain_model(config, variant, seed)} if pretrain else {}),
+        **({"init_from": pretrain_model(config, init["variant"], seed), "init_layers": dict(init["layers"])}
+           if init else {}),
     }
 
 
@@ -321,6 +352,18 @@ def pretrain_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
 
 def needs_pretrain(config: dict, variant: str) -> bool:
     return bool(config["variants"][variant].get("pretrain"))
+
+
+def init_checkpoints(config: dict, variant: str, seed: int | str) -> list[str]:
+    """The checkpoint a variant's run starts from, as the train rule's input (so the DAG runs it first): its own
+    pre-training (`pretrain:`), or another variant's (`init: {variant, layers}`: TASS-Net takes the named layers
+    of AVST's grounding run of the same seed, avqa.models.transfer); [] for a run from scratch."""
+    entry = config["variants"][variant]
+    if entry.get("pretrain"):
+        return [pretrain_model(config, variant, seed)]
+    if entry.get("init"):
+        return [pretrain_model(config, entry["init"]["variant"], seed)]
+    return []
 
 def visual_options(config: dict, model: str, visual: str) -> dict[str, Any]:
     """The model options that follow from the visual encoder (its channels), for the options the model has."""
@@ -384,10 +427,18 @@ def full_models(config: dict, table: str) -> list[str]:
     """The full model of each block a table shows: `full_model`, and the variants of the table that differ from
     it only in their visual encoder (and label): an ablation row is compared with its own block's full model."""
     full = full_model(config)
-    base = {k: v for k, v in config["variants"][full].items() if k not in ("label", "visual")}
-    twins = [v for v in table_variants(config, table) if v != full and
-             {k: x for k, x in config["variants"][v].items() if k not in ("label", "visual")} == base]
+    base = _block_free(config["variants"][full])
+    twins = [v for v in table_variants(config, table) if v != full and _block_free(config["variants"][v]) == base]
     return [full, *twins]
+
+
+def _block_free(entry: dict) -> dict:
+    """A variant's entry without what differs between encoder blocks: its label, visual encoder and the
+    variant its init comes from (each block's TASS-Net starts from its own block's AVST)."""
+    out = {k: v for k, v in entry.items() if k not in ("label", "visual")}
+    if "init" in out:
+        out["init"] = {k: v for k, v in out["init"].items() if k != "variant"}
+    return out
 
 
 def table_seeds(config: dict, table: str) -> list[int]:
@@ -413,8 +464,20 @@ def label_args(config: dict, table: str) -> str:
 def table_args(config: dict, table: str) -> str:
     """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model."""
     args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
-            *(f"--full {q(v)}" for v in full_models(config, table))]
+            *(f"--full {q(v)}" for v in full_models(config, table)),
+            *(f"--compare {q(f'{v}={ref}')}" for v, ref in table_comparisons(config, table).items())]
     return " ".join(a for a in args if a)
+
+
+def table_comparisons(config: dict, table: str, shown_only: bool = True) -> dict[str, str]:
+    """A table's `compare` pairs {row variant: the variant it is compared with instead of the full model}
+    (table 8: each peer on average pooling vs. the same peer on its paper's input), for the rows it shows."""
+    entry = config["tables"][table]
+    pairs = dict(entry.get("compare") or {}) if isinstance(entry, dict) else {}
+    if not shown_only:
+        return pairs
+    shown = set(table_variants(config, table))
+    return {v: ref for v, ref in pairs.items() if v in shown and ref in shown}
 
 
 def curves_args(config: dict, table: str) -> str:

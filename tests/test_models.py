@@ -367,7 +367,8 @@ def test_output_shapes_and_loss_for_every_option(options):
     for key, size in (("spatial_attn", (B, T)), ("temporal_attn", (B,)), ("temporal_attn_visual", (B,)),
                       ("temporal_attn_audio", (B,))):
         torch.testing.assert_close(out[key].float().sum(-1), torch.ones(size))
-    if options.get("use_ls", True):
+    use_ls = options.get("use_ls", options.get("use_tsg", True))    # L_s goes with TSG+ unless set
+    if use_ls:
         assert out["match_logits"].shape == out["mismatch_logits"].shape == (B, T, 2)
     else:
         assert "match_logits" not in out
@@ -376,7 +377,7 @@ def test_output_shapes_and_loss_for_every_option(options):
     assert math.isfinite(terms["total"])
     if not options.get("use_cms", True) or not options.get("use_jtg", True):
         assert terms["cms"] == 0.0
-    if not options.get("use_ls", True):
+    if not use_ls:
         assert terms["match"] == 0.0
     weights = {"qa": 1.0, "cms": options.get("cms_weight", 1.0), "match": options.get("ls_weight", 0.5)}
     assert terms["total"] == pytest.approx(sum(weights[k] * terms[k] for k in weights), rel=1e-5)

@@ -10,7 +10,7 @@ import pytest
 from run_fixtures import make_run
 
 from avqa.cli import main
-from avqa.reporting.paper_results import paper_rows
+from avqa.reporting.paper_results import paper_rows, published
 from avqa.reporting.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
                          spread_verdict, to_markdown)
 
@@ -49,7 +49,9 @@ def test_published_rows_are_marked_and_hold_only_found_cells(runs):
     assert len(paper) == len(published_rows) >= 20                # both blocks of TASS Table 1, SaSR, TSPM
     for published, (_, row) in zip(published_rows, paper.iterrows()):
         assert row["method"] == published["method"] and row["block"] == published["block"]
-        assert row["reference"].startswith("shared/papers/") and row["reference"].endswith(published["source_table"])
+        source = published_source(published)
+        assert source["file"].startswith("shared/papers/") or source.get("repository") or source.get("url")
+        assert row["reference"] == f"{source['file']}, {published['source_table']}"
         for column in TABLE1_COLUMNS:
             expected = published["values"].get(column)
             assert (math.isnan(row[column]) if expected is None else row[column] == expected), column
@@ -63,6 +65,42 @@ def test_published_rows_are_marked_and_hold_only_found_cells(runs):
     assert "_std" not in "".join(table.columns)                  # one seed only: no std columns
     assert build_table(TABLE1, [VariantRuns("qonly", None, runs["qonly"])], with_paper=False)["source"].eq(
         THIS_RUN).all()
+
+
+def published_source(row: dict) -> dict:
+    return published()["sources"][row["source"]]
+
+
+GROUPS = {"A": ("A_Count", "A_Comp"), "V": ("V_Count", "V_Loc"),
+          "AV": ("AV_Exist", "AV_Loc", "AV_Count", "AV_Comp", "AV_Temp")}
+COUNT_KEYS = {"A_Count": "A-Count", "A_Comp": "A-Comp", "V_Count": "V-Count", "V_Loc": "V-Loc", "AV_Exist": "AV-Ext",
+              "AV_Loc": "AV-Loc", "AV_Count": "AV-Count", "AV_Comp": "AV-Comp", "AV_Temp": "AV-Temp"}
+
+
+def test_peers_own_result_files_give_every_cell_and_pass_the_arithmetic_check():
+    """TSPM's results file and QA-TIGER's project page: all 13 cells, each group average and All within 0.01 of the
+    json_update type counts' weighted average (the header's rule), the AV order Count, Loc confirmed by it."""
+    counts = {column: published()["test_splits"]["json_update"]["types"][key] for column, key in COUNT_KEYS.items()}
+    rows = {row["source"]: row for row in paper_rows("table1") if row["source"] in ("tspm_results", "qa_tiger")}
+    assert set(rows) == {"tspm_results", "qa_tiger"}
+    assert rows["tspm_results"]["method"] == "TSPM" and rows["qa_tiger"]["method"] == "QA-TIGER"
+    assert published_source(rows["qa_tiger"])["test_file"] == "json_update"
+    assert published_source(rows["tspm_results"])["test_file"] == "unstated"
+    for row in rows.values():
+        values = row["values"]
+        assert set(values) == set(TABLE1_COLUMNS) and row["block"] == "clip"
+
+        def weighted(columns, v=values):
+            return sum(counts[c] * v[c] for c in columns) / sum(counts[c] for c in columns)
+
+        for group, columns in GROUPS.items():
+            assert values[f"{group}_Avg"] == pytest.approx(weighted(columns), abs=0.01), (row["method"], group)
+        assert values["All_Avg"] == pytest.approx(weighted(list(counts)), abs=0.01), row["method"]
+        swapped = dict(values, AV_Loc=values["AV_Count"], AV_Count=values["AV_Loc"])
+        assert abs(values["AV_Avg"] - weighted(GROUPS["AV"], swapped)) > 0.2                 # not swapped
+    assert (rows["qa_tiger"]["values"]["All_Avg"], rows["tspm_results"]["values"]["AV_Loc"]) == (77.62, 71.85)
+    note = rows["tspm_results"]["note"]                                  # the reproduction reports, with threads
+    assert "GeWu-Lab/TSPM issue #3" in note and "issue #6" in note and "71.57" in note
 
 
 def test_markdown_twin(runs):
@@ -118,7 +156,7 @@ def ablation_runs(tmp_path):
 
 
 def test_every_paper_table_has_a_spec_with_the_papers_columns():
-    assert sorted(TABLES) == [f"table{n}" for n in range(1, 8)]
+    assert sorted(TABLES) == [f"table{n}" for n in range(1, 9)]      # 1-7 the paper's, 8 ours (the peers' pooling)
     assert [c.name for c in TABLES["table2"].columns] == TABLE1_COLUMNS and TABLES["table2"].compare
     for name in ("table3", "table4", "table5", "table6"):
         assert [c.name for c in TABLES[name].columns] == ABLATION_COLUMNS and TABLES[name].compare

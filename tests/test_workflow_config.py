@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from snakemake.utils import validate
 
@@ -312,3 +313,124 @@ def test_conda_environment_file_matches_the_set_up():
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
     assert pip == ["-e .."] and (ROOT / "envs/../pyproject.toml").is_file()
     assert not any("conda:" in p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
+
+
+# --- each peer's temporal input; TASS-Net from AVST's grounding run (issue 18) ----------------------------------
+PAPER_POOLING = {"tass": "avg", "avst": "stride", "sasr": "stride", "tspm": "none"}
+
+
+def _overlay(config: dict) -> dict:
+    return _merged(config, yaml.safe_load((ROOT / "workflow/configs/music_avqa.yaml").read_text()))
+
+
+@pytest.mark.parametrize("overlay", [False, True], ids=["synthetic", "music_avqa"])
+def test_each_model_trains_on_its_papers_temporal_input_by_default(config, overlay):
+    """AVST and SaSR-Net sample every 6th second ([::6]: pooling stride), TSPM every second, TASS-Net averages."""
+    config = _overlay(config) if overlay else config
+    for variant in config["tables"]["table1"]:
+        model = config["variants"][variant]["model"]
+        if model in PAPER_POOLING:
+            assert W.run_config(config, variant, 0)["pooling"] == PAPER_POOLING[model], variant
+    assert W.run_config(config, "avst", 0)["pooled"]["train"] == P.pooled("stride", "train")
+    assert W.pretrain_config(config, "avst", 0)["pooled"]["train"] == P.pooled("stride", "train")
+    assert W.run_config(config, "sasr_resnet18", 0)["pooled"]["test"] == P.pooled("stride-resnet18", "test")
+
+
+def test_table8_pairs_each_peer_with_its_average_pooled_twin(config):
+    entry = config["tables"]["table8"]
+    for row, reference in entry["compare"].items():
+        a, b = config["variants"][row], config["variants"][reference]
+        assert W.run_config(config, row, 0)["pooling"] == "avg" != W.run_config(config, reference, 0)["pooling"]
+        assert {k: v for k, v in a.items() if k not in ("label", "pooling")} == \
+            {k: v for k, v in b.items() if k not in ("label", "pooling")}          # nothing else differs
+    assert not set(entry["compare"]) & {v for t in ("table1", "table2", "table3") for v in W.table_variants(config, t)}
+    args = W.table_args(config, "table8")
+    assert "--compare avst_avg=avst --compare sasr_avg=sasr" in args and "avst_avg_resnet18" not in args
+    config["blocks"] = ["clip", "resnet18"]
+    assert "--compare avst_avg_resnet18=avst_resnet18" in W.table_args(config, "table8")
+
+
+def test_dry_run_table8_trains_the_peers_both_ways_and_table1_none_of_its_new_rows(tmp_path, config):
+    seeds = W.table_seeds(config, "table8")
+    out = _dry_run(tmp_path, "--", P.table("table8"))
+    for variant in ("avst", "avst_avg", "sasr", "sasr_avg"):
+        for seed in seeds:
+            assert f"experiment=synthetic, variant={variant}, seed={seed}" in out
+    assert re.search(r"^train\s+(\d+)$", out, flags=re.M).group(1) == str(4 * len(seeds))
+    assert re.search(r"^pretrain\s+(\d+)$", out, flags=re.M).group(1) == str(2 * len(seeds))  # avst, avst_avg
+    table1 = _dry_run(tmp_path, "--", P.table("table1"))
+    assert "variant=avst_avg" not in table1 and "variant=sasr_avg" not in table1
+
+
+def test_overlay_initialises_every_tass_net_run_from_its_blocks_avst_grounding_run(config):
+    """Every TASS-Net row of the overlay's tables starts from AVST's grounding run (sec. 4.1), with layers its
+    model has (an ablation without TSG+ or L_s has no tsg / match head) and that AVST's model has, same shapes."""
+    from avqa.models import build_model
+    from avqa.models.transfer import mapped_state
+
+    merged = _overlay(config)
+    listed = {v for t in merged["tables"] for v in W.table_variants(merged, t)}
+    tass_rows = sorted(v for v in listed if merged["variants"][v]["model"] == "tass")
+    assert "tass" in tass_rows and "tass_resnet18" in tass_rows
+    sources = {}
+    for variant in tass_rows:
+        spec = W.run_config(merged, variant, 1)
+        source = merged["variants"][variant]["init"]["variant"]
+        assert W.variant_block(merged, source) == W.variant_block(merged, variant), variant
+        assert spec["init_from"] == W.pretrain_model(merged, source, 1) == W.init_checkpoints(merged, variant, 1)[0]
+        if source not in sources:
+            avst = W.run_config(merged, source, 1)
+            with torch.device("meta"):
+                sources[source] = build_model("avst", vocab_size=100, **avst["model_options"]).state_dict()
+        with torch.device("meta"):
+            model = build_model("tass", **spec["model_options"])
+        mapped_state(model, sources[source], spec["init_layers"], source)     # raises on a missing / misfit layer
+    assert W.run_config(merged, "tass", 0)["init_layers"] == {
+        "audio_proj.mlp": "audio_proj.mlp", "tsg.fc": "spatial_grounding.fc_gl", "match_head.mlp": "match_head.mlp"}
+    assert W.full_models(merged, "table3") == ["tass", "tass_resnet18"]      # each block's init aside
+    assert "init_from" not in W.run_config(config, "tass", 0)                 # off in the synthetic default
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared MUSIC-AVQA annotations not present")
+def test_overlay_dag_runs_avsts_grounding_pretraining_before_tass_net(tmp_path):
+    paths = tmp_path / "real.yaml"
+    paths.write_text(yaml.safe_dump({"music_avqa": {
+        "videos_dir": str(tmp_path / "videos"),
+        "annotations": {"train": str(SHARED / "avqa-val.json"), "val": str(SHARED / "avqa-val.json"),
+                        "test": str(SHARED / "avqa-test.json")}}}))
+    (tmp_path / "videos").mkdir()
+    source = P.run_file("pretrain/model_best.pt", "music_avqa", "avst", 0)
+    out = _dry_run(tmp_path, "--configfile", str(ROOT / "workflow/configs/music_avqa.yaml"), str(paths), "--",
+                   P.run_file("metrics.json", "music_avqa", "tass", 0))
+    train = next(job for job in out.split("\n\n") if "rule train:" in job and "variant=tass, seed=0" in job)
+    assert source in train and re.search(rf"Input files updated by another job:.*{re.escape(source)}", train)
+    assert re.search(r"rule pretrain:.*?wildcards: experiment=music_avqa, variant=avst, seed=0", out, flags=re.S)
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda c: c["variants"]["tass"].update(init={"variant": "avsst", "layers": {"a": "b"}}),
+         r"variants.tass.init.variant 'avsst' is not a variant"),
+        (lambda c: c["variants"]["tass"].update(init={"variant": "sasr", "layers": {"a": "b"}}),
+         r"variants.tass.init.variant 'sasr' has no pretrain entry"),
+        (lambda c: c["variants"]["avst_avg"].update(init={"variant": "avst", "layers": {"a": "b"}}),
+         r"variant 'avst_avg' has both pretrain and init"),
+        (lambda c: c["tables"]["table8"]["compare"].update(tass="avst"),
+         r"tables.table8.compare names variants \['tass'\] that the table does not list"),
+    ],
+)
+def test_init_and_compare_cross_field_checks(config, edit, needle):
+    edit(config)
+    validate(copy.deepcopy(config), SCHEMA)
+    with pytest.raises(W.ConfigError, match=needle):
+        W.check_config(config)
+
+
+def test_schema_checks_the_init_entry(config):
+    config["variants"]["tass"]["init"] = {"variant": "avst"}
+    with pytest.raises(Exception, match="'layers' is a required property"):
+        validate(copy.deepcopy(config), SCHEMA)
+    config["variants"]["tass"]["init"] = {"variant": "avst", "layers": {"tsg fc": "x"}}
+    with pytest.raises(Exception, match="does not match"):
+        validate(copy.deepcopy(config), SCHEMA)

@@ -15,9 +15,13 @@ zeros of the right shape, so the architecture is unchanged.
 
 Extra inputs some models read, loaded only when given: `words` (a vocabulary JSON, avqa.data.words) adds
 "question_words" (B, Lw) int64 word ids of each question (AVST); `instruments` (avqa.data.instruments' parquet)
-adds "sources_audio" and "sources_visual" (U, 22) float32 multi-hot labels of each video (SaSR-Net);
+adds "sources_audio" and "sources_visual" (U, 22) float32 multi-hot labels of each video and
+"sources_mask_audio" / "sources_mask_visual" (U,) float32, 0 for a video without a label row (the labels come from
+the train split's questions) or without positive evidence (avqa.data.instruments.source_targets) (SaSR-Net);
 `clip_texts` (avqa.features.questions' questions-vit store) adds "question_clip" and "prompt" (B, D), the CLIP ViT
-text embeddings of each question and of its declarative prompt (TSPM). A pooled store with `visual_tokens`
+text embeddings of each question and of its declarative prompt (TSPM); with `clip_words` also
+"question_tokens" (B, L, W) and "question_token_mask" (B, L), the question's per-token CLIP ViT text features and
+its real tokens from the same store (QA-TIGER; L = the split's longest question). A pooled store with `visual_tokens`
 (CLIP ViT's merged patch tokens per frame) adds them as "visual_tokens" (U, T, N, D).
 
 Batches: `QuestionBatchSampler` shuffles per epoch from (seed, epoch) alone, so a resumed run sees the same
@@ -87,7 +91,8 @@ class AVQADataset:
     def __init__(self, annotations: str | Path, pooled: str | Path, questions: str | Path,
                  modalities: Sequence[str] = MODALITIES, in_memory: str | bool = "auto",
                  memory_budget_gb: float = 4.0, words: str | Path | None = None,
-                 instruments: str | Path | None = None, clip_texts: str | Path | None = None):
+                 instruments: str | Path | None = None, clip_texts: str | Path | None = None,
+                 clip_words: bool = False):
         unknown = set(modalities) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}; known: {MODALITIES}")
@@ -124,11 +129,12 @@ class AVQADataset:
         if clip_texts is not None:
             self.extra_questions.update(clip_text_features(clip_texts, self.table["question_id"]))
         if instruments is not None:
-            from avqa.data.instruments import multi_hot, read_labels
-
-            audio_labels, visual_labels = multi_hot(read_labels(instruments), self.video_ids)
-            self.extra_videos.update(sources_audio=audio_labels.astype(np.float32),
-                                     sources_visual=visual_labels.astype(np.float32))
+            self._load_instrument_labels(instruments)
+        self.clip_words = None                               # QA-TIGER's question words (see clip_word_features)
+        if clip_words:
+            if clip_texts is None:
+                raise ValueError("clip_words needs the clip_texts store (questions-vit) that holds them")
+            self.clip_words = clip_word_features(clip_texts, self.table["question_id"])
 
     # --- set-up -----------------------------------------------------------------------------------------------
     def _wants_ram(self, in_memory: str | bool, budget_gb: float) -> bool:
@@ -138,6 +144,16 @@ class AVQADataset:
             raise ValueError(f"in_memory must be true, false or 'auto', got {in_memory!r}")
         nbytes = int(np.prod(self._visual_array.shape)) * self._visual_array.dtype.itemsize
         return nbytes <= budget_gb * 1e9
+
+    def _load_instrument_labels(self, path: str | Path) -> None:
+        """L_source's targets and masks per video row; a video without labels is masked, never an error."""
+        from avqa.data.instruments import read_labels, source_targets
+
+        targets = source_targets(read_labels(path), self.video_ids)
+        self.extra_videos.update(targets)
+        logger.info("%s: instrument labels for %d (audio) / %d (visual) of %d videos", path,
+                    int(targets["sources_mask_audio"].sum()), int(targets["sources_mask_visual"].sum()),
+                    len(self.video_ids))
 
     def _load_text(self, path: str | Path) -> None:
         store = open_read(path)
@@ -216,6 +232,8 @@ class AVQADataset:
         for name in ("question_clip", "prompt"):
             if name in sources and name in self.extra_questions:
                 stats[name] = _column_stats(self.extra_questions[name])
+        if "question_tokens" in sources and self.clip_words is not None:
+            stats["question_tokens"] = clip_word_stats(self.clip_words)
         return stats
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
@@ -236,6 +254,7 @@ class AVQADataset:
             "question_id": torch.from_numpy(self.table["question_id"].to_numpy(np.int64)[idx]),
             **{k: torch.from_numpy(v[idx]) for k, v in self.extra_questions.items()},
             **{k: torch.from_numpy(v[videos]) for k, v in self.extra_videos.items()},
+            **(clip_word_batch(self.clip_words, idx) if self.clip_words is not None else {}),
         }
 
 
@@ -255,6 +274,42 @@ def clip_text_features(path: str | Path, question_ids: pd.Series) -> dict[str, n
     if (rows < 0).any():
         raise ValueError(f"{path}: no text features for question_id {question_ids[rows < 0].tolist()[:5]}")
     return {name: store[name][:][rows].astype(np.float32) for name in ("question_clip", "prompt")}
+
+
+# --- QA-TIGER's question words: per-token CLIP ViT text features (avqa.features.questions.run_vit) -------------
+CLIP_WORD_ARRAYS = ("question_id", "question_tokens", "question_token_mask", "question_token_row")
+
+
+def clip_word_features(path: str | Path, question_ids: pd.Series) -> dict[str, np.ndarray]:
+    """The questions' word features, held once per distinct question text: {"tokens" (Nq, L, W) float16,
+    "mask" (Nq, L) bool, "row" (N,) int64 each table question's row}; L = the longest of these questions."""
+    store = open_read(path)
+    _require(store, CLIP_WORD_ARRAYS, path)
+    rows = pd.Index(store["question_id"][:]).get_indexer(question_ids)
+    if (rows < 0).any():
+        raise ValueError(f"{path}: no word features for question_id {question_ids[rows < 0].tolist()[:5]}")
+    texts, row = np.unique(store["question_token_row"][:][rows], return_inverse=True)
+    mask = store["question_token_mask"].get_orthogonal_selection((texts, slice(None))).astype(bool)
+    if not mask.any(axis=1).all():
+        raise ValueError(f"{path}: a question has no real token in question_token_mask")
+    L = text_length(mask)
+    tokens = store["question_tokens"].get_orthogonal_selection((texts, slice(0, L)))
+    return {"tokens": tokens, "mask": mask[:, :L], "row": row.astype(np.int64)}
+
+
+def clip_word_batch(words: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, torch.Tensor]:
+    """"question_tokens" (B, L, W) float32 and "question_token_mask" (B, L) bool of the question rows `idx`."""
+    rows = words["row"][idx]
+    return {"question_tokens": torch.from_numpy(words["tokens"][rows]).float(),
+            "question_token_mask": torch.from_numpy(words["mask"][rows])}
+
+
+def clip_word_stats(words: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over every real token of every question (a repeated question counts each time)."""
+    weight = np.bincount(words["row"], minlength=len(words["mask"]))[:, None] * words["mask"]   # (Nq, L)
+    x = words["tokens"].astype(np.float64)
+    total = np.einsum("nl,nlc->c", weight, x)
+    return _mean_std(total, np.einsum("nl,nlc->c", weight, x * x), int(weight.sum()))
 
 
 def question_word_ids(annotations: str | Path, table: pd.DataFrame, words: str | Path) -> np.ndarray:

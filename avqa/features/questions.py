@@ -3,6 +3,8 @@
 Per question: the sentence embedding f_q (1024-d, the EOT token projected, as CLIP's encode_text), the per-token
 outputs after ln_final (512-d) with their mask, and the mask of the target word, the question's first <Object>
 value, whose tokens give f_tgt for TASS-Net's target-aware attention s_q = softmax(f_tgt . f_v,m) (section 3).
+`python -m avqa questions-vit` -> questions_clip_vit.zarr: the CLIP ViT text tower's question and prompt embeddings
+(TSPM) and the question's per-token features (QA-TIGER's word features; run_vit).
 torch and open_clip load only when the command runs (the CLI imports every stage module to build its parser).
 """
 from __future__ import annotations
@@ -169,9 +171,27 @@ def run(args) -> None:
     print(f"{args.out}: {n} questions, context length {n_ctx}, {n_targets} with a target word")
 
 
+def question_words(encoded: dict, question_text: np.ndarray) -> dict:
+    """QA-TIGER's word features from clip_vit_text's output over the distinct texts: each distinct question text
+    once, cut to the longest question's tokens (exact: the text tower is causal, so a longer prompt in the same
+    batch changes no question token), and each question's row among them.
+
+    question_text (Q,): each question's row in `encoded`. Returns question_tokens (Nq, L, width) float16 (zero at
+    padding), question_token_mask (Nq, L) bool, question_token_row (Q,) int64.
+    """
+    rows, question_token_row = np.unique(question_text, return_inverse=True)
+    mask = encoded["token_mask"][rows]
+    L = int(mask.sum(axis=1).max())          # real tokens are a prefix: SOT, words, EOT
+    return {"question_tokens": encoded["tokens"][rows, :L].astype(np.float16),
+            "question_token_mask": mask[:, :L].astype(bool),
+            "question_token_row": question_token_row.astype(np.int64)}
+
+
 def run_vit(args) -> None:
-    """`python -m avqa questions-vit`: TSPM's text inputs, the CLIP ViT text embedding of every question and of
-    its declarative prompt (avqa.data.prompts), each distinct text encoded once."""
+    """`python -m avqa questions-vit`: TSPM's and QA-TIGER's text inputs, the CLIP ViT text embedding of every
+    question and of its declarative prompt (avqa.data.prompts), each distinct text encoded once, and the
+    question's per-token features (question_words: stored once per distinct question text, with each question's
+    row, since MUSIC-AVQA's questions repeat ~7x across videos)."""
     import pandas as pd
     import torch
 
@@ -198,18 +218,27 @@ def run_vit(args) -> None:
     texts = pd.Series(questions.question.tolist() + prompts)
     inverse, distinct = pd.factorize(texts)
     logger.info("%d questions and prompts, %d distinct texts", len(texts), len(distinct))
-    sentence = encoders.clip_vit_text(model, tokenizer, list(distinct), args.batch)["sentence"][inverse]
+    encoded = encoders.clip_vit_text(model, tokenizer, list(distinct), args.batch)
+    sentence = encoded["sentence"][inverse]
     n = len(questions)
+    words = question_words(encoded, inverse[:n])
+    n_texts, L, width = words["question_tokens"].shape
     with atomic_path(args.out) as tmp:
         group = store.open_new(tmp)
         group.create_array("question_id", data=questions.question_id.to_numpy(np.int64))
         group.create_array("question_clip", data=sentence[:n].astype(np.float32))
         group.create_array("prompt", data=sentence[n:].astype(np.float32))
+        rows = max(1, args.batch)
+        group.create_array("question_tokens", data=words["question_tokens"], chunks=(rows, L, width))
+        group.create_array("question_token_mask", data=words["question_token_mask"], chunks=(rows, L))
+        group.create_array("question_token_row", data=words["question_token_row"])
         group.attrs.update({"encoder": f"open_clip {args.backbone} text tower", "weights": weights,
                             "weights_seed": args.weights_seed, "n_questions": n, "torch": torch.__version__,
+                            "n_question_texts": n_texts, "question_context_length": L,
                             "annotations": [str(Path(p)) for p in args.annotations]})
         record_digest(group)
-    print(f"{args.out}: {n} questions and their prompts, {len(distinct)} distinct texts ({args.backbone})")
+    print(f"{args.out}: {n} questions and their prompts, {len(distinct)} distinct texts ({args.backbone}); "
+          f"word features of {n_texts} distinct questions, {L} tokens")
 
 
 def register(subparsers) -> None:
@@ -223,7 +252,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
     vit = subparsers.add_parser("questions-vit", help="CLIP ViT text features of every question and its "
-                                                      "declarative prompt (TSPM)")
+                                                      "declarative prompt (TSPM), and the question's per-token "
+                                                      "features (QA-TIGER)")
     vit.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
     vit.add_argument("--out", required=True, help="output zarr store, e.g. results/features/questions_clip_vit.zarr")
     vit.add_argument("--backbone", required=True, help="the open_clip ViT of the frame features (e.g. ViT-B-32)")

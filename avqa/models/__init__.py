@@ -22,6 +22,7 @@ REGISTRY = {
     "avst": "avqa.models.avst:AVST",
     "sasr": "avqa.models.sasr:SaSRNet",
     "tspm": "avqa.models.tspm:TSPM",
+    "qa_tiger": "avqa.models.qa_tiger:QATiger",
 }
 # The inputs a model reads beyond the batch contract's, as run-spec keys (avqa.training.spec): "words" (the train
 # vocabulary: question_words), "instruments" (per-video source labels: sources_audio / sources_visual), "clip_texts"
@@ -30,7 +31,11 @@ EXTRA_INPUTS = {
     "avst": ("words",),
     "sasr": ("instruments",),
     "tspm": ("clip_texts",),
+    "qa_tiger": ("clip_texts",),
 }
+# Models that also read the question's per-token CLIP ViT features from the clip_texts store: the run's datasets
+# load question_tokens / question_token_mask only for these (avqa.training.spec.split_dataset).
+CLIP_WORD_MODELS = ("qa_tiger",)
 # Options every model accepts and ignores: modalities are removed in the data pipeline (zeros), not the model.
 IGNORED_OPTIONS = ("modalities",)
 

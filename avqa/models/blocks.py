@@ -57,7 +57,8 @@ def check_choice(name: str, value, choices) -> None:
 # need no gradient). input_norm "none": the paper's plain projections of the raw features.
 # The batch keys a Standardize may standardise (the data pipeline computes their per-channel train statistics:
 # avqa.data.dataset.AVQADataset.input_stats): TASS-Net's four, and CLIP ViT's per-frame tokens and text embeddings.
-INPUT_SOURCES = ("visual", "audio", "sentence", "tokens", "visual_tokens", "question_clip", "prompt")
+INPUT_SOURCES = ("visual", "audio", "sentence", "tokens", "visual_tokens", "question_clip", "prompt",
+                 "question_tokens")
 
 
 class Standardize(nn.Module):

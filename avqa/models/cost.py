@@ -7,7 +7,9 @@ not part of any model here, so neither count includes them (the papers' GFLOPs m
 
 The example batch follows the batch contract (avqa.models.__init__) at the given input shapes: T pooled
 segments of H x W x C maps, a question of `words` words (CLIP tokens: words + 2, for the start and end tokens),
-and every extra input a model may read (question_words, sources_*, visual_tokens, prompt, question_clip).
+and every extra input a model may read (question_words, sources_*, visual_tokens, prompt, question_clip, and the
+CLIP ViT word features question_tokens / question_token_mask: L = words + 2 tokens of width "word_width", default
+"text").
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ def example_batch(shapes: dict | None = None, vocab_size: int = 100) -> dict[str
         "sources_visual": torch.ones(1, len(INSTRUMENTS)),
         "prompt": torch.randn(1, text_dim, generator=gen),
         "question_clip": torch.randn(1, text_dim, generator=gen),
+        "question_tokens": torch.randn(1, L, shapes.get("word_width", text_dim), generator=gen),
+        "question_token_mask": torch.ones(1, L, dtype=torch.bool),
     }
     if shapes.get("tokens"):
         batch["visual_tokens"] = torch.randn(1, T, *shapes["tokens"], generator=gen)
@@ -91,14 +95,15 @@ def forward_gflops(model: nn.Module, batch: dict[str, torch.Tensor]) -> float:
 
 def default_shapes(model_name: str, options: dict) -> dict:
     """The paper-setting input shapes of a model with `options`: T = 10 pooled segments of 7x7 maps with its
-    visual channels; for a model on per-frame features (frame_dim: TSPM) T1 = 60 seconds of frame embeddings
-    with their merged tokens."""
+    visual channels; for a model on per-frame features (frame_dim: TSPM, QA-TIGER) T1 = 60 seconds of frame
+    embeddings with their merged tokens (and the question's 14 word tokens at word_dim)."""
     params = inspect.signature(model_class(model_name).__init__).parameters
     value = {name: options.get(name, p.default) for name, p in params.items()}
     audio = value.get("audio_dim", DEFAULT_SHAPES["audio"])
     if "frame_dim" in value:
+        text = value.get("text_dim") or value["frame_dim"]
         return {"T": 60, "map": (value["frame_dim"],), "tokens": (value["n_tokens"], value["token_dim"]),
-                "text": value.get("text_dim") or value["frame_dim"], "audio": audio}
+                "text": text, "word_width": value.get("word_dim") or text, "audio": audio}
     return {"map": (7, 7, value.get("visual_dim", 2048)), "audio": audio,
             "sentence": value.get("sentence_dim", DEFAULT_SHAPES["sentence"]),
             "token_width": value.get("token_dim", DEFAULT_SHAPES["token_width"])}

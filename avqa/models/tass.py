@@ -10,10 +10,14 @@ Pipeline per batch (see avqa.models.blocks for each block's equations):
   AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3.5, eq. 20]
 Loss (avqa.models.losses, sec. 4.1): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
 
-Ablation switches (constructor options; paper tables 2-7): target_aware, combine, tau, use_ls, use_cms,
-use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the single-stream tokens
-(off in the paper and in TJSTG: without any position information the attention is invariant to the token order, so the
-four orders then differ only by floating-point rounding).
+Ablation switches (constructor options; paper tables 2-7, audited row by row in docs/ablations.md): target_aware,
+combine, tau, use_ls, use_cms, use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the
+single-stream tokens (off in the paper and in TJSTG: without any position information the attention is invariant to
+the token order, so the four orders then differ only by floating-point rounding).
+Each auxiliary loss belongs to its module (sec. 4.3: "the entire TSG+ module along with its corresponding L_s",
+"JTG module (with its L_cms)"): use_ls unset follows use_tsg and use_cms unset follows use_jtg. L_s without TSG+
+(on the globally pooled maps; no paper row) must be asked for with use_ls=True; use_cms=True without JTG is an
+error (no question-attention distributions to compare). `model.switches` holds the resolved values.
 Paper-versus-TJSTG switches (default = the paper's form): similarity, jtg_ffn, mean_fusion, answer_tanh; the
 target word (target_tokens, target_grad) is not in the paper; input_norm departs from it by default.
 The earlier behaviour of this model, TJSTG's forms throughout: similarity="cosine", target_tokens="all",
@@ -25,9 +29,10 @@ import torch
 from torch import nn
 
 from avqa.models import losses
-from avqa.models.blocks import (COMBINES, DEFAULT_TAU, INPUT_NORMS, JTG, MEAN_FUSIONS, SIMILARITIES, TARGET_GRADS,
-                                TARGET_TOKENS, AnswerHead, AudioProjection, MatchHead, MeanFusion, QuestionProjection,
-                                TargetWord, TSGPlus, VisualProjection, check_choice)
+from avqa.models.blocks import (COMBINES, DEFAULT_TAU, INPUT_NORMS, JTG, MEAN_FUSIONS, ORDERS, POSITIONALS,
+                                SIMILARITIES, STREAMS, TARGET_GRADS, TARGET_TOKENS, AnswerHead, AudioProjection,
+                                MatchHead, MeanFusion, QuestionProjection, TargetWord, TSGPlus, VisualProjection,
+                                check_choice)
 from avqa.data.vocab import ANSWERS
 
 BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mask", "target_mask")
@@ -70,8 +75,9 @@ class TASSNet(nn.Module):
     Options: d_model (512), heads (4), dropout (0.1); target_aware (off: TSG+ uses the audio only, no target
     word); target "attention" (the argmax-scored token; TJSTG's mechanism, the paper names no rule) | "mask"
     (the stored first-<Object> tokens); combine "add" | "mul" | "max"; tau (None: 0.025 for add/max, 0.02 for
-    mul); use_tsg (off: global average pooled visual feature); use_jtg (off: MeanFusion of the mean audio and
-    visual features, no L_cms; mean_fusion does not apply); use_ls, use_cms; order "IL(V;A)" | "IL(A;V)" |
+    mul); use_tsg (off: global average pooled visual feature, and no L_s unless use_ls=True); use_jtg (off:
+    MeanFusion of the mean audio and visual features, and no L_cms; mean_fusion does not apply); use_ls (None:
+    = use_tsg), use_cms (None: = use_jtg; True without JTG is an error); order "IL(V;A)" | "IL(A;V)" |
     "Cat(V;A)" | "Cat(A;V)"; stream "single" | "dual"; positional "none" | "sinusoidal"; cms_weight (1.0),
     ls_weight (0.5); input sizes visual_dim (2048), audio_dim (128), sentence_dim (1024), token_dim (512);
     n_answers (42).
@@ -91,7 +97,7 @@ class TASSNet(nn.Module):
 
     def __init__(self, d_model: int = 512, heads: int = 4, dropout: float = 0.1, target_aware: bool = True,
                  target: str = "attention", combine: str = "add", tau: float | None = None, use_tsg: bool = True,
-                 use_jtg: bool = True, use_ls: bool = True, use_cms: bool = True, order: str = "IL(V;A)",
+                 use_jtg: bool = True, use_ls: bool | None = None, use_cms: bool | None = None, order: str = "IL(V;A)",
                  stream: str = "single", positional: str = "none", cms_weight: float = 1.0, ls_weight: float = 0.5,
                  visual_dim: int = 2048, audio_dim: int = 128, sentence_dim: int = 1024, token_dim: int = 512,
                  n_answers: int = len(ANSWERS), similarity: str = "dot", target_tokens: str = "words",
@@ -99,7 +105,9 @@ class TASSNet(nn.Module):
                  answer_tanh: bool = False, input_norm: str = "standardize_ln"):
         super().__init__()
         check_choice("combine", combine, COMBINES)
-        for name, value, choices in (("similarity", similarity, SIMILARITIES),
+        for name, value, choices in (("order", order, ORDERS), ("stream", stream, STREAMS),
+                                     ("positional", positional, POSITIONALS),
+                                     ("similarity", similarity, SIMILARITIES),
                                      ("target_tokens", target_tokens, TARGET_TOKENS),
                                      ("target_grad", target_grad, TARGET_GRADS),
                                      ("mean_fusion", mean_fusion, MEAN_FUSIONS),
@@ -107,17 +115,27 @@ class TASSNet(nn.Module):
             check_choice(name, value, choices)  # also when the block that uses it is switched off
         self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim, token_dim=token_dim)
         self.use_tsg, self.use_jtg = bool(use_tsg), bool(use_jtg)
-        self.use_ls, self.use_cms = bool(use_ls), bool(use_cms)
+        if use_cms and not self.use_jtg:
+            raise ValueError("use_cms=True needs use_jtg=True: L_cms compares JTG's question-attention distributions "
+                             "(eqs. 17-19); 'w/o JTG' removes it with JTG (sec. 4.3)")
+        # Each auxiliary loss goes with its module unless set explicitly (sec. 4.3, "w/o TSG+" and "w/o JTG").
+        self.use_ls = self.use_tsg if use_ls is None else bool(use_ls)
+        self.use_cms = self.use_jtg if use_cms is None else bool(use_cms)
         self.target_aware = bool(target_aware)
+        tau = DEFAULT_TAU[combine] if tau is None else float(tau)
         self.loss_weights = {"qa": 1.0, "cms": float(cms_weight), "match": float(ls_weight)}
+        # The resolved ablation switches, as the tables' rows read them (tests/test_switches.py checks each is used).
+        self.switches = dict(target_aware=self.target_aware, combine=combine, tau=tau, use_tsg=self.use_tsg,
+                             use_jtg=self.use_jtg, use_ls=self.use_ls, use_cms=self.use_cms, order=order,
+                             stream=stream, positional=positional, cms_weight=float(cms_weight),
+                             ls_weight=float(ls_weight))
         self.visual_proj = VisualProjection(visual_dim, d_model, input_norm)
         self.audio_proj = AudioProjection(audio_dim, d_model, input_norm)
         self.question_proj = QuestionProjection(sentence_dim, d_model, input_norm)
         if self.use_tsg and self.target_aware:
             self.target_word = TargetWord(token_dim, d_model, target, target_tokens, target_grad, input_norm)
         if self.use_tsg:
-            self.tsg = TSGPlus(d_model, self.target_aware, combine, DEFAULT_TAU[combine] if tau is None else tau,
-                               similarity)
+            self.tsg = TSGPlus(d_model, self.target_aware, combine, tau, similarity)
         if self.use_ls:
             self.match_head = MatchHead(d_model)
         self.jtg = (JTG(d_model, heads, dropout, order, stream, positional, bool(jtg_ffn), mean_fusion)
@@ -172,13 +190,14 @@ class TASSNet(nn.Module):
              ) -> tuple[torch.Tensor, dict[str, float]]:
         """L = L_qa + cms_weight L_cms + ls_weight L_s (sec. 4.1 "Training Strategy"; paper weights 1 and 0.5).
 
-        A switched-off or unavailable term is 0: L_cms needs JTG (use_jtg and use_cms); L_s needs use_ls and >= 2 unique videos in the batch.
+        A switched-off or unavailable term is 0: L_cms needs use_cms (which needs JTG); L_s needs use_ls and >= 2
+        unique videos in the batch.
         Returns (total, {"qa", "cms", "match", "total"} as floats).
         """
         qa = losses.qa_loss(out["logits"], batch["answer"])
         zero = qa.new_zeros(())
         cms = (losses.cms_loss(out["temporal_attn_visual"], out["temporal_attn_audio"])
-               if self.use_jtg and self.use_cms else zero)
+               if self.use_cms else zero)
         match = (losses.match_loss(out["match_logits"], out["mismatch_logits"])
                  if "match_logits" in out else zero)
         return losses.total_loss({"qa": qa, "cms": cms, "match": match}, self.loss_weights)

@@ -25,7 +25,9 @@ Seed spread (ablation tables): every row is compared with the full model on All_
 mean(full); `All_pooled_std` = the pooled sample standard deviation of the two rows' seeds,
 s_p = sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2)); `beyond_spread` is "yes" when |All_diff| > 2 s_p,
 "no" otherwise, "n/a (1 seed)" when either row has a single seed (no spread to compare with) and "reference"
-on the full model's own row. This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
+on the full model's own row. `--compare VARIANT=REFERENCE` compares a row with another row instead of the full
+model (table 8: each peer on average pooling vs. the same peer on its paper's temporal input, the reference).
+This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
 that are large against seed-to-seed variation, which single-run ablation tables cannot show at all.
 Beside it, `paper_All_diff`: the paper's difference to its full model for the published row this variant
 reproduces (the row's `variant` in the data file); on the published rows themselves All_diff is the paper's.
@@ -74,6 +76,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     decimals: int = 2
     compare: bool = False                         # compare every row with the full model (SPREAD_COLUMNS)
+    versus: str = "full"                          # what the rows are compared with, for the Markdown header
 
 
 def _accuracy(cell: dict | None) -> float | None:
@@ -188,6 +191,9 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
     ablation("table5", "Table 5: the TSG+ threshold tau"),
     ablation("table6", "Table 6: the order of the audio and visual tokens in the single stream"),
     ablation("table7", "Table 7: single-stream vs. dual-stream JTG, with and without L_cms", extra=(PARAMS,)),
+    # Ours, in Table 3's form: what TASS-Net's preprocessing does for the peers (no published rows).
+    TableSpec("table8", "Table 8: each peer on its paper's temporal input vs. average pooling (test accuracy %, "
+              "micro averages)", GROUP_COLUMNS, compare=True, versus="its paper's input"),
 )}
 
 
@@ -320,12 +326,19 @@ def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
     return "yes" if abs(diff) > SPREAD_FACTOR * spread else "no"
 
 
-def compare_with_full(rows: list[dict], full: str | list[str] | None) -> None:
+def compare_with_full(rows: list[dict], full: str | list[str] | None, pairs: dict[str, str] | None = None) -> None:
     """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with its block's full model's row (`full`:
-    the full model's variant, or one per encoder block), and the paper's difference of the published row it
-    reproduces (same variant and block) beside it."""
+    the full model's variant, or one per encoder block) or, for a row in `pairs` ({variant: reference variant}),
+    with its reference's row; and the paper's difference of the published row it reproduces (same variant and
+    block) beside it."""
     fulls = [full] if isinstance(full, str) or full is None else list(full)
+    pairs = dict(pairs or {})
+    trained = {r["variant"]: r for r in rows if r["source"] == THIS_RUN}
+    unknown = sorted({v for pair in pairs.items() for v in pair} - set(trained))
+    if unknown:
+        raise ValueError(f"--compare names variants without runs: {unknown}")
     references = {r["block"]: r for r in rows if r["variant"] in fulls and r["source"] == THIS_RUN}
+    paired_references = set(pairs.values())
     published = {(r["paper_variant"], r["block"]): r["All_diff"] for r in rows if r["source"] == PAPER}
     for row in rows:
         paper_value = row.get("All_diff", math.nan) if row["source"] == PAPER else math.nan
@@ -333,8 +346,10 @@ def compare_with_full(rows: list[dict], full: str | list[str] | None) -> None:
         if row["source"] != THIS_RUN:
             continue
         row["paper_All_diff"] = published.get((row["variant"], row["block"]), math.nan)
-        reference = references.get(row["block"])
-        if reference is None:
+        reference = trained[pairs[row["variant"]]] if row["variant"] in pairs else references.get(row["block"])
+        if row["variant"] in paired_references and row["variant"] not in pairs:
+            row["beyond_spread"] = "reference"
+        elif reference is None:
             row["beyond_spread"] = f"n/a (no row of the full model {' / '.join(map(repr, fulls))})"
         elif row is reference:
             row["beyond_spread"] = "reference"
@@ -346,12 +361,12 @@ def compare_with_full(rows: list[dict], full: str | list[str] | None) -> None:
 
 
 def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True,
-                full: str | list[str] | None = "tass") -> pd.DataFrame:
+                full: str | list[str] | None = "tass", pairs: dict[str, str] | None = None) -> pd.DataFrame:
     rows = [variant_row(spec, g) for g in groups]
     if with_paper:
         rows += [paper_row(spec, p) for p in paper_rows(spec.name)]
     if spec.compare:
-        compare_with_full(rows, full)
+        compare_with_full(rows, full, pairs)
     table = pd.DataFrame(rows)
     values = [c.name for c in spec.columns]
     multi_seed = bool((table.loc[table["source"] == THIS_RUN, "n_seeds"] > 1).any())
@@ -378,7 +393,7 @@ def _signed(value, decimals: int) -> str:
 
 
 def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
-    spread = ["Δ All vs full", "Beyond seed spread", "Δ All (paper)"] if spec.compare else []
+    spread = [f"Δ All vs {spec.versus}", "Beyond seed spread", "Δ All (paper)"] if spec.compare else []
     headers = ["Method", "Source", "Block", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
                "Dataset", "Weights"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -406,7 +421,8 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
                      "encoders not counted). Published GFLOPs are as the papers report them; their counting "
                      "rules are not stated.")
     if spec.compare:
-        lines.append(f"Δ All vs full: the row's mean All minus the full model's. Beyond seed spread: \"yes\" when "
+        versus = "the full model's" if spec.versus == "full" else f"that of {spec.versus} (the row marked reference)"
+        lines.append(f"Δ All vs {spec.versus}: the row's mean All minus {versus}. Beyond seed spread: \"yes\" when "
                      f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
                      f"(s_p = sqrt(((n1-1) s1² + (n2-1) s2²) / (n1+n2-2))), \"no\" otherwise, \"n/a (1 seed)\" "
                      f"when either row has one seed. A rule of thumb against seed-to-seed variation, not a "
@@ -478,7 +494,8 @@ def _cli(args: argparse.Namespace) -> None:
     if args.table not in TABLES:
         raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
     spec = TABLES[args.table]
-    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full or ["tass"])
+    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full or ["tass"],
+                        pairs=dict(parse_pairs(args.compare, "--compare")))
     md = write_table(spec, table, args.out)
     print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
           f"{int((table['source'] == PAPER).sum())} published rows")
@@ -495,5 +512,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-paper", action="store_true", help="leave out the published rows")
     parser.add_argument("--full", action="append", help="the full model's variant, which ablation rows are compared "
                                                         "with (default tass); repeat for one per encoder block")
+    parser.add_argument("--compare", action="append", help="VARIANT=REFERENCE: compare the row with REFERENCE's "
+                                                           "row instead of the full model's (repeatable)")
     parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix")
     parser.set_defaults(func=_cli)

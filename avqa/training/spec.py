@@ -6,7 +6,8 @@ Paths in it are relative to the working directory. Keys (RUN_CONFIG_SCHEMA):
   experiment (str), variant (str), label (str, the table's row name), seed (int),
   model (str, avqa.models registry name), model_options (object, keyword arguments of build_model),
   modalities ([audio, visual] subset; a removed one is fed as zeros), pooling (avg | stride, informational),
-  epochs, batch_size, lr, lr_step, lr_gamma (the paper: 30, 64, 2e-4, 12, 0.1),
+  epochs, batch_size, lr, lr_step, lr_gamma (the paper: 30, 64, 2e-4, 12, 0.1), optional betas (Adam's; absent:
+  torch's (0.9, 0.999)),
   questions_per_video (k >= 1, see avqa.data.dataset.QuestionBatchSampler), num_workers, threads,
   precision {cpu: fp32|bf16|fp16, cuda: ...} (autocast dtype per device, avqa.runtime), device (auto | cpu | cuda),
   dataset, weights (provenance, copied into metrics.json),
@@ -16,7 +17,10 @@ Paths in it are relative to the working directory. Keys (RUN_CONFIG_SCHEMA):
   question_words, and build() sets the model's vocab_size), instruments (avqa.data.instruments' parquet: the
   sources_audio / sources_visual labels), clip_texts (the questions-vit store: question_clip / prompt), visual_encoder (clip_rn50 | resnet18 | ...: the visual features in
   the pooled stores, which decides the run's encoder block in the tables), init_from (a checkpoint whose
-  matching weights initialise the model, e.g. AVST's grounding pre-training), best_on (val_accuracy, default:
+  matching weights initialise the model, e.g. AVST's grounding pre-training: by the model's own rule
+  (load_pretrained) or every entry of matching name and shape), init_layers ({layer of this model: layer of
+  init_from's model}, needs init_from: exactly these layers are copied, avqa.models.transfer; TASS-Net from
+  AVST's grounding run), best_on (val_accuracy, default:
   the best epoch on validation accuracy | last_epoch: the final weights, for runs whose objective is not QA).
   Optional: in_memory (auto | true | false, default auto), memory_budget_gb (default 4: 'auto' holds a split's
   visual maps in RAM when they fit), eval_batch_size (default batch_size), norm_videos (default 1000: the
@@ -60,6 +64,8 @@ RUN_CONFIG_SCHEMA = {
         "lr": {"type": "number", "exclusiveMinimum": 0},
         "lr_step": {"type": "integer", "minimum": 1},
         "lr_gamma": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "betas": {"type": "array", "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                  "minItems": 2, "maxItems": 2},
         "questions_per_video": {"type": "integer", "minimum": 1},
         "num_workers": {"type": "integer", "minimum": 0},
         "precision": {"type": "object", "required": ["cpu", "cuda"],
@@ -77,8 +83,11 @@ RUN_CONFIG_SCHEMA = {
         "clip_texts": {"type": "string", "minLength": 1},
         "visual_encoder": {"type": "string", "minLength": 1},
         "init_from": {"type": "string", "minLength": 1},
+        "init_layers": {"type": "object", "minProperties": 1,
+                        "additionalProperties": {"type": "string", "minLength": 1}},
         "best_on": {"enum": ["val_accuracy", "last_epoch"]},
     },
+    "dependentRequired": {"init_layers": ["init_from"]},
 }
 # Inputs a run may read besides annotations, pooled and questions, hashed into its identity: plain files and
 # Zarr stores (their recorded content digests).
@@ -127,8 +136,10 @@ def run_identity(spec: dict) -> dict:
 
 def split_dataset(spec: dict, split: str, in_memory: str | bool | None = None) -> AVQADataset:
     """The run's `split` (train | val | test) as an AVQADataset (in_memory: default the run spec's setting)."""
+    from avqa.models import CLIP_WORD_MODELS
     return AVQADataset(spec["annotations"][split], spec["pooled"][split], spec["questions"],
                        modalities=spec["modalities"],
                        in_memory=spec.get("in_memory", "auto") if in_memory is None else in_memory,
                        memory_budget_gb=spec.get("memory_budget_gb", 4.0), words=spec.get("words"),
-                       instruments=spec.get("instruments"), clip_texts=spec.get("clip_texts"))
+                       instruments=spec.get("instruments"), clip_texts=spec.get("clip_texts"),
+                       clip_words=spec["model"] in CLIP_WORD_MODELS)

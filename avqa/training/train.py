@@ -151,7 +151,8 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
     precision = spec["precision"][device.type]
     seed_everything(spec["seed"])
     model = model_factory(spec).to(device)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec["lr"])
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec["lr"],
+                                 betas=tuple(spec.get("betas", (0.9, 0.999))))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=spec["lr_step"], gamma=spec["lr_gamma"])
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
     state = {"epoch": 0, "best_val": -math.inf, "best_epoch": None, "log": []}
@@ -188,7 +189,7 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
         if state["epoch"] == 0:  # a resumed model has its fitted statistics (and initial weights) in the checkpoint
             fit_inputs(model, data["train"], spec.get("norm_videos", 1000))
             if "init_from" in spec:
-                initialise_from(model, spec["init_from"])
+                initialise_from(model, spec["init_from"], spec.get("init_layers"))
     for epoch in range(state["epoch"], spec["epochs"]):
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
@@ -229,18 +230,26 @@ def fit_inputs(model: torch.nn.Module, train: AVQADataset, max_videos: int) -> N
         logger.info("input statistics fitted on the train split: %s", ", ".join(sorted(set(fitted))))
 
 
-def initialise_from(model: torch.nn.Module, checkpoint: str | Path) -> None:
-    """Initialise `model` from another run's checkpoint (e.g. AVST's grounding pre-training): the model's own
-    rule when it has one (`load_pretrained(state_dict)`), else every entry whose name and shape match."""
+def initialise_from(model: torch.nn.Module, checkpoint: str | Path, layers: dict[str, str] | None = None
+                    ) -> list[str]:
+    """Initialise `model` from another run's checkpoint: exactly `layers` ({layer of model: layer of the
+    checkpoint's model}, avqa.models.transfer: TASS-Net from AVST's grounding run) when given; else the model's
+    own rule when it has one (`load_pretrained(state_dict)`: AVST's QA run from its grounding run), else every
+    entry whose name and shape match. Logs and returns what was taken."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-    if hasattr(model, "load_pretrained"):
+    if layers:
+        from avqa.models.transfer import copy_layers
+
+        taken = copy_layers(model, state, layers, source=str(checkpoint))
+    elif hasattr(model, "load_pretrained"):
         taken = model.load_pretrained(state)
     else:
         own = model.state_dict()
         matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(matching, strict=False)
         taken = sorted(matching)
-    logger.info("initialised %d tensors from %s", len(taken), checkpoint)
+    logger.info("initialised %d tensors from %s: %s", len(taken), checkpoint, ", ".join(taken))
+    return taken
 
 
 def write_log(path: Path, rows: list[dict]) -> None:

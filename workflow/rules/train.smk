@@ -8,7 +8,8 @@ rule train:
         pooled=lambda wc: expand(P.pooled(), method=W.variant_pooling(config, wc.variant), split=W.SPLITS),
         questions=P.questions(),
         extra=lambda wc: list(W.extra_inputs(config, config["variants"][wc.variant]["model"]).values()),
-        pretrained=lambda wc: [W.pretrain_model(config, wc.variant, wc.seed)] if W.needs_pretrain(config, wc.variant) else [],
+        # the checkpoint the run starts from: its own pre-training or another variant's (init: TASS-Net from AVST)
+        pretrained=lambda wc: W.init_checkpoints(config, wc.variant, wc.seed),
     output:
         metrics=P.run_file("metrics.json"),
         predictions=P.run_file("predictions.csv"),

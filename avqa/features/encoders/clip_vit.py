@@ -152,7 +152,8 @@ def clip_vit_text(model, tokenizer, texts: list[str], batch: int = 256, precisio
     """The same backbone's text tower on questions or prompts: sentence (N, D) float32 (the EOT token projected,
     as encode_text), tokens (N, L, text_width) float16 (ln_final outputs, zero at padding), token_mask (N, L)
     bool (real tokens incl. SOT/EOT). L = `context_length` or the longest text's token count (the causal text
-    transformer makes cutting the padding exact; avqa.features.questions)."""
+    transformer makes cutting the padding exact; avqa.features.questions). The tokens are QA-TIGER's word features
+    (questions-vit's question_tokens)."""
     from avqa.features.encoders.clip_text import text_forward, tokenize
 
     if not texts:
