@@ -92,6 +92,10 @@ class Layout:
     def table(self, table: str = "{table}", suffix: str = "csv") -> str:
         return self._(f"{table}.{suffix}")
 
+    def table_stats(self, table: str = "{table}") -> str:
+        """The long statistics of a table: every cell's interval, every paired comparison (reporting.table_stats)."""
+        return self._(f"{table}_stats.csv")
+
     def plot(self, table: str = "{table}", kind: str = "accuracy") -> str:
         return self._("plots", f"{table}_{kind}.png")
 

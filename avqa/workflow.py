@@ -50,6 +50,9 @@ def check_config(config: dict) -> None:
     if full_model(config) not in config["variants"]:
         raise ConfigError(f"config: full_model {full_model(config)!r} is not a variant; "
                           f"known: {sorted(config['variants'])}")
+    if baseline_model(config) and baseline_model(config) not in config["variants"]:
+        raise ConfigError(f"config: baseline_model {baseline_model(config)!r} is not a variant; "
+                          f"known: {sorted(config['variants'])}")
     check_inits(config)
     for table in config["tables"]:
         check_comparisons(config, table)
@@ -398,6 +401,11 @@ def full_model(config: dict) -> str:
     return config.get("full_model", "tass")
 
 
+def baseline_model(config: dict) -> str | None:
+    """The question-only variant Table 1 compares every row with (None: no such comparison)."""
+    return config.get("baseline_model")
+
+
 def _table(config: dict, table: str) -> dict:
     """A table's entry as {variants, seeds, labels}: the list form means the top-level seeds and no labels."""
     if table not in config["tables"]:
@@ -462,10 +470,13 @@ def label_args(config: dict, table: str) -> str:
 
 
 def table_args(config: dict, table: str) -> str:
-    """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model."""
+    """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model,
+    comparison pairs, the question-only baseline (when the table lists it)."""
     args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
             *(f"--full {q(v)}" for v in full_models(config, table)),
-            *(f"--compare {q(f'{v}={ref}')}" for v, ref in table_comparisons(config, table).items())]
+            *(f"--compare {q(f'{v}={ref}')}" for v, ref in table_comparisons(config, table).items()),
+            *([f"--baseline {q(baseline_model(config))}"]
+              if baseline_model(config) in table_variants(config, table) else [])]
     return " ".join(a for a in args if a)
 
 

@@ -1,4 +1,4 @@
-"""Hand-made finished run directories (metrics.json, run_config.json, train_log.csv) for the table and plot tests.
+"""Hand-made finished run directories (metrics.json, predictions.csv, run_config.json, train_log.csv) for the table and plot tests.
 
 Each of the 9 question types gets n test questions, `correct_per_type` of them answered right, so every type,
 group and overall accuracy of a run is exactly 100 * correct_per_type / n.
@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from avqa.training.evaluate import evaluate_predictions
+from avqa.training.metrics import evaluate_predictions
 from avqa.data.vocab import QUESTION_TYPES
 
 
 def make_run(root: Path, variant: str, seed: int, correct_per_type: int, label: str = "TASS-Net", n: int = 4,
              epochs: int = 0, **run_config) -> Path:
-    """root/variant/seed{seed}/ with metrics.json and run_config.json (+ train_log.csv of `epochs` rows)."""
+    """root/variant/seed{seed}/ with metrics.json, predictions.csv and run_config.json (+ train_log.csv of `epochs`
+    rows)."""
     rows = []
     for group, _, key in QUESTION_TYPES:
         for i in range(n):
@@ -28,6 +29,9 @@ def make_run(root: Path, variant: str, seed: int, correct_per_type: int, label: 
     run = root / variant / f"seed{seed}"
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps(metrics))
+    predictions = pd.DataFrame(rows)
+    predictions["correct"] = predictions["answer_idx"] == predictions["pred_idx"]
+    predictions.to_csv(run / "predictions.csv", index=False)
     (run / "run_config.json").write_text(json.dumps({
         "variant": variant, "label": label, "seed": seed, "experiment": "exp", "dataset": "synthetic",
         "weights": "random", **run_config}))

@@ -11,8 +11,8 @@ from run_fixtures import make_run
 
 from avqa.cli import main
 from avqa.reporting.paper_results import paper_rows, published
-from avqa.reporting.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs, pooled_std,
-                         spread_verdict, to_markdown)
+from avqa.reporting.tables import (PAPER, TABLE1, TABLES, THIS_RUN, VariantRuns, build_table, group_runs,
+                                   to_markdown)
 
 TABLE1_COLUMNS = ["A_Count", "A_Comp", "A_Avg", "V_Count", "V_Loc", "V_Avg", "AV_Exist", "AV_Loc", "AV_Count",
                   "AV_Comp", "AV_Temp", "AV_Avg", "All_Avg"]
@@ -27,9 +27,13 @@ def runs(tmp_path):
 
 
 def test_table1_columns_rows_and_seed_statistics(runs):
-    table = build_table(TABLE1, group_runs([str(d) for d in runs["tass"] + runs["qonly"]]))
+    table = build_table(TABLE1, group_runs([str(d) for d in runs["tass"] + runs["qonly"]]), baseline="qonly")
     assert list(table.columns) == ["method", "variant", "source", "block", *TABLE1_COLUMNS, "Params_M", "GFLOPs",
-                                   *(f"{c}_std" for c in TABLE1_COLUMNS), "n_seeds", "seeds",
+                                   *(f"{c}_std" for c in TABLE1_COLUMNS), "All_low", "All_high",
+                                   "versus_vs_baseline", "All_diff_vs_baseline", "All_diff_vs_baseline_low",
+                                   "All_diff_vs_baseline_high", "p_holm_vs_baseline",
+                                   "versus_vs_full", "All_diff_vs_full", "All_diff_vs_full_low",
+                                   "All_diff_vs_full_high", "p_holm_vs_full", "n_seeds", "seeds",
                                    "n_test_questions", "dataset", "weights", "experiment", "reference"]
     tass = table[table["variant"] == "tass"].iloc[0]
     assert tass["method"] == "TASS-Net" and tass["source"] == THIS_RUN and tass["block"] == "clip"
@@ -40,6 +44,15 @@ def test_table1_columns_rows_and_seed_statistics(runs):
     qonly = table[table["variant"] == "qonly"].iloc[0]
     assert qonly["All_Avg"] == 25.0 and qonly["n_seeds"] == 1 and math.isnan(qonly["All_Avg_std"])
     assert (tass["dataset"], tass["weights"], tass["experiment"]) == ("synthetic", "random", "exp")
+    # TASS-Net vs. question-only, question by question: per-question means over its seeds 1, 1, 1/2, 0 against
+    # 1, 0, 0, 0 in every type: ahead on 18 questions, behind on none.
+    assert tass["versus_vs_baseline"] == "qonly" and tass["All_diff_vs_baseline"] == 37.5
+    assert tass["p_holm_vs_baseline"] == pytest.approx(2 / 2 ** 18, rel=1e-3)
+    assert qonly["versus_vs_baseline"] == "reference" and qonly["versus_vs_full"] == ""
+    assert tass["versus_vs_full"] == "" and math.isnan(tass["All_diff_vs_full"])   # no other row of its block
+    assert tass["All_low"] < 62.5 < tass["All_high"]
+    published_row = table[table["source"] == PAPER].iloc[0]        # one run's interval on json_update's counts
+    assert published_row["All_low"] < published_row["All_Avg"] < published_row["All_high"]
 
 
 def test_published_rows_are_marked_and_hold_only_found_cells(runs):
@@ -108,7 +121,7 @@ def test_markdown_twin(runs):
     md = to_markdown(TABLE1, table)
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| Method"))
-    assert header.count("|") == len(TABLE1_COLUMNS) + 10                  # + Params (M), GFLOPs
+    assert header.count("|") == len(TABLE1_COLUMNS) + 15      # + Params, GFLOPs, All CI, 2 x (diff, p)
     assert "A Count" in header and "All Avg" in header and "Block" in header
     assert "| TASS-Net | this run | clip | 62.50 ± 17.68 |" in md
     assert "| Question-only | this run | clip | 25.00 |" in md
@@ -167,34 +180,34 @@ def test_every_paper_table_has_a_spec_with_the_papers_columns():
     assert not TABLE1.compare
 
 
-def test_pooled_std_and_the_spread_rule():
-    assert pooled_std(2, 0.0, 2, 17.6776695) == pytest.approx(12.5)
-    assert pooled_std(3, 1.0, 2, 2.0) == pytest.approx(math.sqrt((2 * 1 + 1 * 4) / 3))
-    assert math.isnan(pooled_std(1, math.nan, 3, 1.0))
-    assert spread_verdict(-25.0, 0.0, 2, 2) == "yes"
-    assert spread_verdict(-12.5, 12.5, 2, 2) == "no"            # |diff| must exceed 2 x s_p
-    assert spread_verdict(-25.1, 12.5, 2, 2) == "yes"
-    assert spread_verdict(3.0, math.nan, 1, 3) == "n/a (1 seed)"
-
-
-def test_ablation_mean_std_and_difference_from_the_full_model(ablation_runs):
+def test_ablation_mean_std_and_paired_difference_from_the_full_model(ablation_runs):
+    """Each row's questions against the full model's: make_run answers the first k of each type's 4 questions, so
+    gap (2 of 4) loses exactly question 3 of every type (b = 0, c = 9: exact p = 2 / 2^9)."""
     table = build_table(TABLES["table2"], group_runs([str(d) for d in ablation_runs]), full="tass")
     rows = table[table["source"] == THIS_RUN].set_index("variant")
     assert list(rows.index) == ["tass", "gap", "noisy", "single"]
     assert rows.loc["tass", "All_Avg"] == 75.0 and rows.loc["tass", "All_Avg_std"] == 0.0
-    assert rows.loc["tass", "beyond_spread"] == "reference" and math.isnan(rows.loc["tass", "All_diff"])
-    assert (rows.loc["gap", "All_diff"], rows.loc["gap", "All_pooled_std"]) == (-25.0, 0.0)
-    assert rows.loc["gap", "beyond_spread"] == "yes"
+    assert rows.loc["tass", "versus"] == "reference" and math.isnan(rows.loc["tass", "All_diff"])
+    assert rows.loc["gap", "versus"] == "tass" and rows.loc["gap", "All_diff"] == -25.0
+    assert rows.loc["gap", "All_diff_low"] < -25.0 < rows.loc["gap", "All_diff_high"] < 0     # never better
     assert rows.loc["noisy", "All_Avg"] == 62.5 and rows.loc["noisy", "All_Avg_std"] == pytest.approx(17.68)
-    assert rows.loc["noisy", "All_diff"] == -12.5 and rows.loc["noisy", "All_pooled_std"] == 12.5
-    assert rows.loc["noisy", "beyond_spread"] == "no"
-    assert rows.loc["single", "n_seeds"] == 1 and rows.loc["single", "beyond_spread"] == "n/a (1 seed)"
+    assert rows.loc["noisy", "All_diff"] == -12.5                 # per-question mean over its two seeds
+    # Holm over the table's three All comparisons: single 2 / 2^18 x 3; gap and noisy 2 / 2^9 x 2 (ties).
+    assert rows.loc["gap", "p_holm"] == rows.loc["noisy", "p_holm"] == pytest.approx(4 / 2 ** 9, rel=1e-3)
+    assert rows.loc["single", "p_holm"] == pytest.approx(3 * 2 / 2 ** 18, rel=1e-3)
+    assert rows.loc["single", "n_seeds"] == 1
+    for column in ("All_low", "All_high"):
+        assert (rows[column].notna()).all()
+    assert rows.loc["tass", "All_low"] < 75.0 < rows.loc["tass", "All_high"]
     for column in ABLATION_COLUMNS:                              # every group average is the overall one here
         assert rows.loc["noisy", column] == 62.5
     md = to_markdown(TABLES["table2"], table)
-    assert "| gap | this run | clip | " + "50.00 ± 0.00 | " * 13 + "-25.00 | yes | – |" in md
-    assert "| full | this run | clip | 75.00 ± 0.00" in md and "| reference |" in md
-    assert "2 x the pooled sample standard deviation" in md and "n/a (1 seed)" in md
+    assert "| gap | this run | clip | " + "50.00 ± 0.00 | " * 13 in md
+    assert "| -25.00 [" in md and "| 0.008 |" in md and "| reference | – |" in md
+    assert "Holm" in md and "bootstrap" in md
+    stats = table.attrs["stats"]
+    gap_audio = stats[(stats["kind"] == "difference") & (stats["variant"] == "gap") & (stats["column"] == "A_Avg")]
+    assert gap_audio[["estimate", "b", "c"]].values.tolist() == [[-25.0, 0, 2]]
 
 
 def test_ablation_tables_set_the_papers_difference_beside_this_runs(tmp_path):
@@ -218,10 +231,11 @@ def test_ablation_tables_set_the_papers_difference_beside_this_runs(tmp_path):
                                                                           "resnet18": [-0.58, 0.0]}
 
 
-def test_comparison_without_a_full_model_row_says_so(ablation_runs):
+def test_comparison_without_a_full_model_row_compares_nothing(ablation_runs):
     table = build_table(TABLES["table3"], group_runs([str(d) for d in ablation_runs[2:4]]), full="tass")
-    assert table.loc[0, "beyond_spread"] == "n/a (no row of the full model 'tass')"
-    assert (table.loc[table["source"] == PAPER, "beyond_spread"] == "").all()
+    ours = table[table["source"] == THIS_RUN]
+    assert (ours["versus"] == "").all() and ours["All_diff"].isna().all()
+    assert "| reference |" not in to_markdown(TABLES["table3"], table)
 
 
 def test_table7_counts_the_trainable_parameters_of_each_run_model(tmp_path):
@@ -258,7 +272,9 @@ def test_cli_full_and_labels_for_an_ablation_table(ablation_runs, tmp_path, caps
     csv = pd.read_csv(out, keep_default_na=False)
     csv = csv[csv["source"] == THIS_RUN]
     assert csv["method"].tolist() == ["gap", "add (ours)"]
-    assert csv["beyond_spread"].tolist() == ["no", "reference"]  # -12.5 vs 2 x 12.5
+    assert csv["versus"].tolist() == ["noisy", "reference"] and float(csv["All_diff"].tolist()[0]) == -12.5
+    stats = pd.read_csv(out.with_name("table4_stats.csv"))
+    assert set(stats["kind"]) == {"cell", "difference", "published"}
     assert out.with_suffix(".md").read_text().startswith("# Table 4")
 
 

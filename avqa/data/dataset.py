@@ -106,6 +106,7 @@ class AVQADataset:
         self.pooled_attrs = dict(store.attrs)
         present = table["video_id"].isin(set(self.video_ids))
         self.n_skipped_missing_video = int((~present).sum())
+        self.skipped_question_ids = [int(i) for i in table.loc[~present, "question_id"]]
         if self.n_skipped_missing_video:
             logger.warning("%s: %d of %d questions dropped: their video is not in %s", annotations,
                            self.n_skipped_missing_video, len(table), pooled)

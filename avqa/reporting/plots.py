@@ -65,8 +65,18 @@ def read_table(path: str | Path, spec: TableSpec) -> pd.DataFrame:
     return table
 
 
-def accuracy_chart(spec: TableSpec, table: pd.DataFrame) -> Figure:
-    """Grouped bars: accuracy columns x trained rows, std error bars, published cells as stars."""
+def cell_intervals(stats: pd.DataFrame | None) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(variant, column): (low, high)} of the trained rows' cells in a table's long statistics (_stats.csv)."""
+    if stats is None:
+        return {}
+    cells = stats[stats["kind"] == "cell"]
+    return {(v, c): (lo, hi) for v, c, lo, hi in cells[["variant", "column", "low", "high"]].itertuples(index=False)}
+
+
+def accuracy_chart(spec: TableSpec, table: pd.DataFrame, stats: pd.DataFrame | None = None) -> Figure:
+    """Grouped bars: accuracy columns x trained rows, published cells as stars. Error bars: each cell's 95%
+    question-bootstrap interval when the table's statistics are given, else the seeds' std."""
+    intervals = cell_intervals(stats)
     columns = [c for c in spec.columns if c.per_seed]          # accuracies (not the parameter count)
     ours = table[table["source"] == THIS_RUN]
     x = np.arange(len(columns))
@@ -75,9 +85,14 @@ def accuracy_chart(spec: TableSpec, table: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     for i, ((_, row), colour) in enumerate(zip(ours.iterrows(), colours(len(ours)))):
         means = np.array([row[c.name] for c in columns], dtype=float)
-        stds = np.array([row.get(f"{c.name}_std", np.nan) for c in columns], dtype=float)
+        if intervals:
+            ends = np.array([intervals.get((row["variant"], c.name), (np.nan, np.nan)) for c in columns], dtype=float)
+            errors = np.nan_to_num(np.abs(ends - means[:, None]).T)       # (2, columns): below, above
+        else:
+            stds = np.array([row.get(f"{c.name}_std", np.nan) for c in columns], dtype=float)
+            errors = np.where(np.isfinite(stds), stds, 0)
         ax.bar(x - 0.4 + width * (i + 0.5), np.nan_to_num(means), width, color=colour,
-               yerr=np.where(np.isfinite(stds), stds, 0), capsize=2, label=_row_label(row))
+               yerr=errors, capsize=2, label=_row_label(row))
     labelled = False                                             # one legend entry for all published cells
     for _, row in table[table["source"] == PAPER].iterrows():
         values = np.array([row[c.name] for c in columns], dtype=float)
@@ -93,7 +108,8 @@ def accuracy_chart(spec: TableSpec, table: pd.DataFrame) -> Figure:
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(spec.title, fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.text(0.01, -0.02, "bars: mean over seeds; error bars: sample std over seeds", fontsize=7)
+    fig.text(0.01, -0.02, "bars: mean over seeds; error bars: " + ("95% question-bootstrap interval" if intervals
+                                                                   else "sample std over seeds"), fontsize=7)
     return fig
 
 
@@ -163,7 +179,8 @@ def _spec(name: str) -> TableSpec:
 
 def _cli_table(args: argparse.Namespace) -> None:
     spec = _spec(args.table)
-    out = save_figure(accuracy_chart(spec, read_table(args.csv, spec)), args.out)
+    stats = pd.read_csv(args.stats) if args.stats else None
+    out = save_figure(accuracy_chart(spec, read_table(args.csv, spec), stats), args.out)
     print(f"{out}: accuracy chart of {args.csv}")
 
 
@@ -184,6 +201,7 @@ def register(subparsers) -> None:
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     table.add_argument("--table", required=True, help=f"which table: {', '.join(TABLES)}")
     table.add_argument("--csv", required=True, help="the table's CSV (results/tableN.csv)")
+    table.add_argument("--stats", help="the table's long statistics (results/tableN_stats.csv): interval error bars")
     table.add_argument("--out", required=True, help="figure path (.png or .svg)")
     table.set_defaults(func=_cli_table)
     curves = subparsers.add_parser("plot-curves", help="training curves of runs from their train_log.csv",

@@ -21,16 +21,17 @@ its table). `block` is the encoder block (clip: VGGish + CLIP; resnet18: VGGish 
 Table 1 groups its rows. Provenance columns: variant, n_seeds, seeds, n_test_questions, dataset, weights,
 experiment, reference.
 
-Seed spread (ablation tables): every row is compared with the full model on All_Avg. `All_diff` = mean(row) -
-mean(full); `All_pooled_std` = the pooled sample standard deviation of the two rows' seeds,
-s_p = sqrt(((n1 - 1) s1^2 + (n2 - 1) s2^2) / (n1 + n2 - 2)); `beyond_spread` is "yes" when |All_diff| > 2 s_p,
-"no" otherwise, "n/a (1 seed)" when either row has a single seed (no spread to compare with) and "reference"
-on the full model's own row. `--compare VARIANT=REFERENCE` compares a row with another row instead of the full
-model (table 8: each peer on average pooling vs. the same peer on its paper's temporal input, the reference).
-This is a rule of thumb, not a significance test: with 2-3 seeds it flags gaps
-that are large against seed-to-seed variation, which single-run ablation tables cannot show at all.
-Beside it, `paper_All_diff`: the paper's difference to its full model for the published row this variant
-reproduces (the row's `variant` in the data file); on the published rows themselves All_diff is the paper's.
+Uncertainty (avqa.reporting.stats, avqa.reporting.table_stats), from every run's predictions.csv: `All_low` /
+`All_high`, the 95% question-bootstrap interval of All (of one run with that accuracy, Wilson, on a published row);
+comparisons question by question, with the paired-bootstrap interval of the difference in All and the exact sign
+(McNemar) test, Holm-corrected within the table: ablation tables (and table 8) compare every row with its block's
+full model (`--full`) or with the row `--compare VARIANT=REFERENCE` names (`All_diff`, `All_diff_low`,
+`All_diff_high`, `p_holm`); Table 1 compares every row with the question-only model (`--baseline`; columns
+`..._vs_baseline`) and with its block's full model (`..._vs_full`). Every cell's interval and every comparison per
+group is in the long file `{table}_stats.csv` beside the table. The seeds' sample standard deviation stays beside
+each mean (`{column}_std`). Beside the ablation comparisons, `paper_All_diff`: the paper's difference to its full
+model for the published row this variant reproduces (the row's `variant` in the data file); on the published
+rows themselves All_diff is the paper's.
 """
 from __future__ import annotations
 
@@ -55,10 +56,12 @@ logger = logging.getLogger(__name__)
 THIS_RUN = "this run"
 PAPER = "paper (reported)"
 PROVENANCE = ("n_seeds", "seeds", "n_test_questions", "dataset", "weights", "experiment", "reference")
-COMPARED = "All_Avg"                                  # the column ablation rows are compared on
-SPREAD_COLUMNS = ("All_diff", "All_pooled_std", "beyond_spread", "paper_All_diff")
+COMPARED = "All_Avg"                                  # the column the wide table's comparisons show
+INTERVAL_COLUMNS = ("All_low", "All_high")
+ABLATION_ROLES = ("",)                                # ablation tables: every row vs. its reference (full model)
+TABLE1_ROLES = ("_vs_baseline", "_vs_full")           # Table 1: every row vs. question-only and vs. the full model
 
-SPREAD_FACTOR = 2.0                                   # |diff| > SPREAD_FACTOR x pooled std: beyond the spread
+N_RESAMPLES = 10_000                                  # bootstrap resamples (avqa.reporting.stats)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class TableSpec:
     title: str
     columns: tuple[Column, ...]
     decimals: int = 2
-    compare: bool = False                         # compare every row with the full model (SPREAD_COLUMNS)
+    compare: bool = False                         # an ablation table: every row vs. its full model
     versus: str = "full"                          # what the rows are compared with, for the Markdown header
 
 
@@ -310,73 +313,147 @@ def paper_row(spec: TableSpec, published: dict) -> dict:
     return row
 
 
-def pooled_std(n1: int, s1: float, n2: int, s2: float) -> float:
-    """Pooled sample standard deviation of two groups of seeds (NaN unless both have >= 2 seeds)."""
-    if n1 < 2 or n2 < 2:
-        return math.nan
-    return math.sqrt(((n1 - 1) * s1 ** 2 + (n2 - 1) * s2 ** 2) / (n1 + n2 - 2))
+def comparison_pairs(rows: list[dict], spec: TableSpec, full: str | list[str] | None,
+                     pairs: dict[str, str] | None = None, baseline: str | None = None) -> list[tuple[str, str, str]]:
+    """(variant, reference variant, column suffix) of every comparison the table shows.
 
-
-def spread_verdict(diff: float, spread: float, n_row: int, n_full: int) -> str:
-    """'yes' / 'no': is |diff| beyond SPREAD_FACTOR pooled standard deviations? (see the module docstring)"""
-    if min(n_row, n_full) < 2:
-        return "n/a (1 seed)"
-    if math.isnan(diff) or math.isnan(spread):
-        return "n/a"
-    return "yes" if abs(diff) > SPREAD_FACTOR * spread else "no"
-
-
-def compare_with_full(rows: list[dict], full: str | list[str] | None, pairs: dict[str, str] | None = None) -> None:
-    """Add SPREAD_COLUMNS to every trained row, comparing its All_Avg with its block's full model's row (`full`:
-    the full model's variant, or one per encoder block) or, for a row in `pairs` ({variant: reference variant}),
-    with its reference's row; and the paper's difference of the published row it reproduces (same variant and
-    block) beside it."""
+    Ablation tables: each trained row vs. the row `pairs` names for it, else its block's full model (`full`: one
+    variant, or one per encoder block); a reference row is not compared. Table 1: each row vs. `baseline` (the
+    question-only model) and vs. its block's full model."""
     fulls = [full] if isinstance(full, str) or full is None else list(full)
     pairs = dict(pairs or {})
     trained = {r["variant"]: r for r in rows if r["source"] == THIS_RUN}
     unknown = sorted({v for pair in pairs.items() for v in pair} - set(trained))
     if unknown:
         raise ValueError(f"--compare names variants without runs: {unknown}")
-    references = {r["block"]: r for r in rows if r["variant"] in fulls and r["source"] == THIS_RUN}
-    paired_references = set(pairs.values())
-    published = {(r["paper_variant"], r["block"]): r["All_diff"] for r in rows if r["source"] == PAPER}
-    for row in rows:
-        paper_value = row.get("All_diff", math.nan) if row["source"] == PAPER else math.nan
-        row.update(All_diff=paper_value, All_pooled_std=math.nan, beyond_spread="", paper_All_diff=math.nan)
-        if row["source"] != THIS_RUN:
+    block_full = {r["block"]: r["variant"] for r in trained.values() if r["variant"] in fulls}
+    references = set(pairs.values()) | set(block_full.values())
+    found = []
+    for row in trained.values():
+        variant = row["variant"]
+        if spec.compare:
+            reference = pairs.get(variant) or (None if variant in references else block_full.get(row["block"]))
+            if reference:
+                found.append((variant, reference, ABLATION_ROLES[0]))
             continue
-        row["paper_All_diff"] = published.get((row["variant"], row["block"]), math.nan)
-        reference = trained[pairs[row["variant"]]] if row["variant"] in pairs else references.get(row["block"])
-        if row["variant"] in paired_references and row["variant"] not in pairs:
-            row["beyond_spread"] = "reference"
-        elif reference is None:
-            row["beyond_spread"] = f"n/a (no row of the full model {' / '.join(map(repr, fulls))})"
-        elif row is reference:
-            row["beyond_spread"] = "reference"
-        else:
-            n_row, n_full = row["n_seeds"], reference["n_seeds"]
-            row["All_diff"] = row[COMPARED] - reference[COMPARED]
-            row["All_pooled_std"] = pooled_std(n_row, row[f"{COMPARED}_std"], n_full, reference[f"{COMPARED}_std"])
-            row["beyond_spread"] = spread_verdict(row["All_diff"], row["All_pooled_std"], n_row, n_full)
+        if baseline in trained and variant != baseline:
+            found.append((variant, baseline, "_vs_baseline"))
+        reference = block_full.get(row["block"])
+        if reference and variant not in (reference, baseline):
+            found.append((variant, reference, "_vs_full"))
+    return found
+
+
+def row_records(groups: list[VariantRuns]) -> dict[str, list[dict]]:
+    return {g.variant: [load_run(d) for d in g.runs] for g in groups}
+
+
+def statistics(spec: TableSpec, rows: list[dict], groups: list[VariantRuns], comparisons: list[tuple[str, str, str]],
+               n_resamples: int = N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """The long statistics frame of a table (avqa.reporting.table_stats): every cell's interval, every
+    comparison, and each published cell's single-run interval."""
+    from avqa.reporting import table_stats
+    from avqa.reporting.paper_results import published
+
+    columns = [c.name for c in spec.columns if c.name in table_stats.COLUMN_CELLS]
+    by_variant = {r["variant"]: r for r in rows if r["source"] == THIS_RUN}
+    records = row_records(groups)
+    predictions = [table_stats.row_predictions(by_variant[g.variant]["method"], g.variant,
+                                               by_variant[g.variant]["block"], records[g.variant]) for g in groups]
+    frame = table_stats.compute(predictions, columns, [(v, r) for v, r, _ in comparisons], n_resamples, seed)
+    data = published()
+    paper = [dict(r, **{"test_file": data["sources"].get(_source_key(r["reference"]), {}).get("test_file", "unstated")})
+             for r in rows if r["source"] == PAPER]
+    counts = data["test_splits"]["json_update"]["types"]
+    return pd.concat([frame, table_stats.published_lines(paper, columns, counts)], ignore_index=True)
+
+
+def _source_key(reference: str) -> str | None:
+    """'shared/papers/001_....txt, Table 5' -> the data file's source key ('tass')."""
+    from avqa.reporting.paper_results import published
+
+    for key, source in published()["sources"].items():
+        if reference.startswith(source.get("file", "\0")):
+            return key
+    return None
+
+
+def add_statistics(table_rows: list[dict], stats: pd.DataFrame, comparisons: list[tuple[str, str, str]]) -> None:
+    """The wide table's share of the statistics: All's interval on every row, and each comparison in All."""
+    cells = stats[(stats["column"] == COMPARED) & stats["kind"].isin(["cell", "published"])]
+    intervals = {(k, m, v): (lo, hi) for k, m, v, lo, hi in
+                 cells[["kind", "method", "variant", "low", "high"]].itertuples(index=False)}
+    diffs = stats[(stats["kind"] == "difference") & (stats["column"] == COMPARED)].set_index(["variant", "reference"])
+    suffix_of = {(v, r): s for v, r, s in comparisons}
+    references = {(r, s) for _, r, s in comparisons}
+    for row in table_rows:
+        for suffix in {s for _, _, s in comparisons}:
+            row[f"versus{suffix}"] = ("reference" if (row["variant"], suffix) in references and
+                                      row["source"] == THIS_RUN else "")
+        kind = "cell" if row["source"] == THIS_RUN else "published"
+        low, high = intervals.get((kind, row["method"], row["variant"] if kind == "cell" else
+                                   row.get("paper_variant", "")), (math.nan, math.nan))
+        row["All_low"], row["All_high"] = low, high
+        for (variant, reference), suffix in suffix_of.items():
+            if row["source"] != THIS_RUN or variant != row["variant"]:
+                continue
+            line = diffs.loc[(variant, reference)]
+            row[f"versus{suffix}"] = reference
+            row[f"All_diff{suffix}"] = line["estimate"]
+            row[f"All_diff{suffix}_low"], row[f"All_diff{suffix}_high"] = line["low"], line["high"]
+            row[f"p_holm{suffix}"] = line["p_holm"]
+
+
+def comparison_columns(roles: tuple[str, ...]) -> list[str]:
+    """Per comparison role: the reference variant (`versus`: "reference" on the reference row itself), the
+    difference in All with its interval, the Holm-corrected p-value."""
+    return [c for s in roles for c in (f"versus{s}", f"All_diff{s}", f"All_diff{s}_low", f"All_diff{s}_high",
+                                       f"p_holm{s}")]
+
+
+def paper_differences(rows: list[dict]) -> None:
+    """Ablation tables: `paper_All_diff` on each trained row, the published difference of the paper row it
+    reproduces (same variant and block); a published row's All_diff is the paper's own."""
+    published = {(r["paper_variant"], r["block"]): r.get("All_diff", math.nan) for r in rows if r["source"] == PAPER}
+    for row in rows:
+        row["paper_All_diff"] = (published.get((row["variant"], row["block"]), math.nan)
+                                 if row["source"] == THIS_RUN else math.nan)
+        if row["source"] == THIS_RUN:
+            row.setdefault("All_diff", math.nan)
 
 
 def build_table(spec: TableSpec, groups: list[VariantRuns], with_paper: bool = True,
-                full: str | list[str] | None = "tass", pairs: dict[str, str] | None = None) -> pd.DataFrame:
+                full: str | list[str] | None = "tass", pairs: dict[str, str] | None = None,
+                baseline: str | None = None, n_resamples: int = N_RESAMPLES) -> pd.DataFrame:
+    """The wide table; its long statistics frame is `table.attrs["stats"]`."""
     rows = [variant_row(spec, g) for g in groups]
     if with_paper:
         rows += [paper_row(spec, p) for p in paper_rows(spec.name)]
+    comparisons = comparison_pairs(rows, spec, full, pairs, baseline)
+    stats = statistics(spec, rows, groups, comparisons, n_resamples)
+    add_statistics(rows, stats, comparisons)
+    roles = ABLATION_ROLES if spec.compare else TABLE1_ROLES
     if spec.compare:
-        compare_with_full(rows, full, pairs)
+        paper_differences(rows)
     table = pd.DataFrame(rows)
+    compared = comparison_columns(roles) + (["paper_All_diff"] if spec.compare else [])
+    for column in compared:
+        if column not in table.columns:
+            table[column] = "" if column.startswith("versus") else math.nan
+        elif column.startswith("versus"):
+            table[column] = table[column].fillna("")
     values = [c.name for c in spec.columns]
     multi_seed = bool((table.loc[table["source"] == THIS_RUN, "n_seeds"] > 1).any())
     stds = [f"{c.name}_std" for c in spec.columns if c.per_seed] if multi_seed else []
-    spread = list(SPREAD_COLUMNS) if spec.compare else []
-    table = table[["method", "variant", "source", "block", *values, *stds, *spread, *PROVENANCE]]
-    numeric = values + stds + [c for c in spread if c != "beyond_spread"]
+    table = table[["method", "variant", "source", "block", *values, *stds, *INTERVAL_COLUMNS, *compared,
+                   *PROVENANCE]]
+    numeric = values + stds + list(INTERVAL_COLUMNS) + [c for c in compared if c.startswith(("All", "paper"))]
     table[numeric] = table[numeric].astype(float).round(spec.decimals)
+    for column in (c for c in compared if c.startswith("p_holm")):
+        table[column] = table[column].astype(float).map(lambda p: float(f"{p:.4g}") if pd.notna(p) else p)
     table["n_seeds"] = table["n_seeds"].astype("Int64")
     table["n_test_questions"] = table["n_test_questions"].astype("Int64")
+    table.attrs["stats"] = stats
     return table
 
 
@@ -392,18 +469,50 @@ def _signed(value, decimals: int) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:+.{decimals}f}"
 
 
+def _interval(low, high, decimals: int, signed: bool = False) -> str:
+    if low is None or pd.isna(low):
+        return "–"
+    form = f"{{:{'+' if signed else ''}.{decimals}f}}"
+    return f"[{form.format(low)}, {form.format(high)}]"
+
+
+def _p(value) -> str:
+    return "–" if value is None or pd.isna(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
+ROLE_HEADERS = {"": None, "_vs_baseline": "question-only", "_vs_full": "the full model"}
+
+
+def _roles(spec: TableSpec, table: pd.DataFrame) -> list[str]:
+    return [s for s in (ABLATION_ROLES if spec.compare else TABLE1_ROLES) if f"All_diff{s}" in table.columns]
+
+
 def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
-    spread = [f"Δ All vs {spec.versus}", "Beyond seed spread", "Δ All (paper)"] if spec.compare else []
-    headers = ["Method", "Source", "Block", *(c.header for c in spec.columns), *spread, "Seeds", "Test questions",
-               "Dataset", "Weights"]
+    roles = _roles(spec, table)
+    compared = []
+    for suffix in roles:
+        versus = ROLE_HEADERS[suffix] or spec.versus
+        compared += [f"Δ All vs {versus} [95% CI]", "p (Holm)"]
+    if spec.compare:
+        compared.append("Δ All (paper)")
+    headers = ["Method", "Source", "Block", *(c.header for c in spec.columns), "All 95% CI", *compared, "Seeds",
+               "Test questions", "Dataset", "Weights"]
     lines = [f"# {spec.title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    d = spec.decimals
     for _, row in table.iterrows():
         source = str(row["source"]) if row["source"] != PAPER else f"{PAPER}: {_short(row['reference'])}"
         cells = [str(row["method"]), source, str(row["block"])]
-        cells += [_cell(row[c.name], row.get(f"{c.name}_std"), spec.decimals) for c in spec.columns]
+        cells += [_cell(row[c.name], row.get(f"{c.name}_std"), d) for c in spec.columns]
+        cells.append(_interval(row["All_low"], row["All_high"], d))
+        for suffix in roles:
+            diff = row[f"All_diff{suffix}"]
+            if row["source"] == THIS_RUN and pd.isna(row[f"All_diff{suffix}_low"]):
+                cells += ["reference" if row[f"versus{suffix}"] == "reference" else "–", "–"]
+            else:
+                cells += [f"{_signed(diff, d)} {_interval(row[f'All_diff{suffix}_low'], row[f'All_diff{suffix}_high'], d, True)}"
+                          .replace(" –", ""), _p(row[f"p_holm{suffix}"])]
         if spec.compare:
-            cells += [_signed(row["All_diff"], spec.decimals), str(row["beyond_spread"] or "–"),
-                      _signed(row["paper_All_diff"], spec.decimals)]
+            cells.append(_signed(row["paper_All_diff"], d))
         cells += ["–" if pd.isna(row["n_seeds"]) else f"{row['n_seeds']} ({row['seeds']})",
                   "–" if pd.isna(row["n_test_questions"]) else str(row["n_test_questions"]),
                   str(row["dataset"]), str(row["weights"])]
@@ -412,6 +521,18 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
     if any(str(name).endswith("_std") for name in table.columns):
         lines.append("`mean ± std` over seeds (sample standard deviation); every cell of a row averages the same "
                      "seeds (Seeds column: their number and the seeds).")
+    lines.append(f"All 95% CI: the question bootstrap ({N_RESAMPLES:,} resamples of the test questions, stratified "
+                 "by type; with several seeds, of each question's mean correctness over the seeds); on a published "
+                 "row, the interval one run with that accuracy would have on the split's test questions (Wilson). "
+                 "Every cell's interval is in the table's `_stats.csv`.")
+    if roles:
+        lines.append("Δ All: the row's All minus the reference row's, on the same test questions, with its "
+                     "paired-bootstrap 95% interval; p (Holm): the exact two-sided sign test on the questions the "
+                     "two rows answer differently (McNemar's exact test with one seed), Holm-corrected over the "
+                     "table's comparisons (per column; the group averages' tests are in the `_stats.csv`).")
+    if spec.compare:
+        lines.append("Δ All (paper): the published difference to the paper's full model of the row this variant "
+                     "reproduces; on a paper row, Δ All is the paper's own.")
     if any(c.name == "Params_M" for c in spec.columns):
         lines.append("Params (M): trainable parameters in millions of the run's model (frozen CLIP / VGGish "
                      "encoders not counted).")
@@ -420,14 +541,6 @@ def to_markdown(spec: TableSpec, table: pd.DataFrame) -> str:
                      "(torch.utils.flop_counter.FlopCounterMode, 2 FLOPs per multiply-add, LSTMs added; frozen "
                      "encoders not counted). Published GFLOPs are as the papers report them; their counting "
                      "rules are not stated.")
-    if spec.compare:
-        versus = "the full model's" if spec.versus == "full" else f"that of {spec.versus} (the row marked reference)"
-        lines.append(f"Δ All vs {spec.versus}: the row's mean All minus {versus}. Beyond seed spread: \"yes\" when "
-                     f"|Δ All| > {SPREAD_FACTOR:g} x the pooled sample standard deviation of the two rows' seeds "
-                     f"(s_p = sqrt(((n1-1) s1² + (n2-1) s2²) / (n1+n2-2))), \"no\" otherwise, \"n/a (1 seed)\" "
-                     f"when either row has one seed. A rule of thumb against seed-to-seed variation, not a "
-                     f"significance test. Δ All (paper): the published difference to the paper's full model of "
-                     f"the row this variant reproduces; on a paper row, Δ All vs full is the paper's own.")
     references = table.loc[table["source"] == PAPER, ["method", "reference"]]
     if len(references):
         lines += ["", "Published rows (only cells read in the cited source; – = not published or not trusted, "
@@ -446,10 +559,19 @@ def _short(reference: str) -> str:
     return reference
 
 
+def stats_path(out_csv: str | Path) -> Path:
+    """results/table1.csv -> results/table1_stats.csv"""
+    out_csv = Path(out_csv)
+    return out_csv.with_name(f"{out_csv.stem}_stats.csv")
+
+
 def write_table(spec: TableSpec, table: pd.DataFrame, out_csv: str | Path) -> Path:
-    """CSV at `out_csv` and its Markdown twin (.md), each atomic. Returns the Markdown path."""
+    """CSV at `out_csv`, its Markdown twin (.md) and its long statistics (`_stats.csv`), each atomic. Returns the
+    Markdown path."""
     out_csv = Path(out_csv)
     write_text_atomic(out_csv, table.to_csv(index=False))
+    if "stats" in table.attrs:
+        write_text_atomic(stats_path(out_csv), table.attrs["stats"].to_csv(index=False, float_format="%.6g"))
     md = out_csv.with_suffix(".md")
     write_text_atomic(md, to_markdown(spec, table))
     return md
@@ -495,7 +617,8 @@ def _cli(args: argparse.Namespace) -> None:
         raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
     spec = TABLES[args.table]
     table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full or ["tass"],
-                        pairs=dict(parse_pairs(args.compare, "--compare")))
+                        pairs=dict(parse_pairs(args.compare, "--compare")), baseline=args.baseline,
+                        n_resamples=args.resamples)
     md = write_table(spec, table, args.out)
     print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
           f"{int((table['source'] == PAPER).sum())} published rows")
@@ -514,5 +637,8 @@ def register(subparsers) -> None:
                                                         "with (default tass); repeat for one per encoder block")
     parser.add_argument("--compare", action="append", help="VARIANT=REFERENCE: compare the row with REFERENCE's "
                                                            "row instead of the full model's (repeatable)")
-    parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix")
+    parser.add_argument("--baseline", help="Table 1: the question-only variant every row is compared with")
+    parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples (default %(default)s)")
+    parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix and the long "
+                                                     "statistics the _stats.csv one")
     parser.set_defaults(func=_cli)

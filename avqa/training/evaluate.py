@@ -6,7 +6,8 @@ question is counted under its own type_key (and the group of that type), never u
 
 predictions.csv columns: question_id, video_id, type_key, group, answer_idx, pred_idx, correct.
 metrics.json: {"overall": {"correct", "count", "accuracy"}, "groups": {group: ...},
-"types": {type_key: ...}, "n_questions", "n_skipped_missing_video", "variant", "seed", "experiment", ...};
+"types": {type_key: ...}, "n_questions", "n_skipped_missing_video", "skipped_question_ids" (the test questions
+left out because their video could not be processed), "variant", "seed", "experiment", ...};
 accuracy is in percent (unrounded float), None for an empty cell.
 
 `python -m avqa evaluate --run DIR` (re)evaluates DIR/model_best.pt on the test split named in DIR/run_config.json
@@ -27,62 +28,11 @@ from tqdm import tqdm
 
 from avqa.atomic import atomic_path, write_text_atomic
 from avqa.data.dataset import eval_batches, iterate_batches
-from avqa.data.vocab import GROUPS, QUESTION_TYPES
+from avqa.training.metrics import PREDICTION_COLUMNS, check_predictions, evaluate_predictions  # noqa: F401
 from avqa.runtime import autocast, resolve_device, to_device
 from avqa.training.spec import build, load_run_config, split_dataset
 
 logger = logging.getLogger(__name__)
-
-PREDICTION_COLUMNS = ("question_id", "video_id", "type_key", "group", "answer_idx", "pred_idx", "correct")
-GROUP_OF_TYPE = {key: group for group, _, key in QUESTION_TYPES}
-
-
-def _cell(correct: int, count: int) -> dict:
-    return {"correct": int(correct), "count": int(count),
-            "accuracy": 100.0 * correct / count if count else None}
-
-
-def check_predictions(predictions: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
-    """Validate columns, type keys vs. groups and the `correct` column; returns the frame with `correct` bool."""
-    absent = [c for c in ("question_id", "type_key", "answer_idx", "pred_idx") if c not in predictions.columns]
-    if absent:
-        raise ValueError(f"{source}: missing columns {absent}")
-    frame = predictions.copy()
-    unknown = ~frame["type_key"].isin(GROUP_OF_TYPE)
-    if unknown.any():
-        row = frame[unknown].iloc[0]
-        raise ValueError(f"{source}: question_id {row['question_id']} has unknown type_key {row['type_key']!r}")
-    expected_group = frame["type_key"].map(GROUP_OF_TYPE)
-    if "group" in frame.columns:
-        wrong = frame["group"] != expected_group
-        if wrong.any():
-            row = frame[wrong].iloc[0]
-            raise ValueError(f"{source}: question_id {row['question_id']} has group {row['group']!r} but type_key "
-                             f"{row['type_key']!r} belongs to {GROUP_OF_TYPE[row['type_key']]!r}")
-    frame["group"] = expected_group
-    correct = frame["answer_idx"].to_numpy() == frame["pred_idx"].to_numpy()
-    if "correct" in frame.columns and (frame["correct"].astype(bool).to_numpy() != correct).any():
-        row = frame[frame["correct"].astype(bool).to_numpy() != correct].iloc[0]
-        raise ValueError(f"{source}: question_id {row['question_id']}: 'correct' disagrees with answer_idx/pred_idx")
-    frame["correct"] = correct
-    return frame
-
-
-def evaluate_predictions(predictions: pd.DataFrame, source: str = "predictions") -> dict:
-    """Micro-averaged accuracy per type (9), per group (3) and overall, with counts."""
-    frame = check_predictions(predictions, source)
-    by_type = frame.groupby("type_key")["correct"].agg(["sum", "count"])
-    by_group = frame.groupby("group")["correct"].agg(["sum", "count"])
-
-    def cell(table: pd.DataFrame, key: str) -> dict:
-        return _cell(table.loc[key, "sum"], table.loc[key, "count"]) if key in table.index else _cell(0, 0)
-
-    return {
-        "overall": _cell(frame["correct"].sum(), len(frame)),
-        "groups": {g: cell(by_group, g) for g in GROUPS},
-        "types": {key: cell(by_type, key) for _, _, key in QUESTION_TYPES},
-        "n_questions": int(len(frame)),
-    }
 
 
 # --- model predictions --------------------------------------------------------------------------------------
@@ -149,6 +99,7 @@ def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, p
     metrics = evaluate_predictions(predictions, spec["annotations"]["test"])
     metrics.update({
         "n_skipped_missing_video": test.n_skipped_missing_video,
+        "skipped_question_ids": test.skipped_question_ids,    # not in predictions.csv: their video failed
         "variant": spec["variant"], "label": spec.get("label", spec["variant"]), "seed": int(spec["seed"]),
         "experiment": spec["experiment"], "model": spec["model"], "dataset": spec.get("dataset"),
         "weights": spec.get("weights"), "pooling": spec.get("pooling"),

@@ -4,7 +4,8 @@
 
 rule plot_table:
     input:
-        P.table(),
+        csv=P.table(),
+        stats=P.table_stats(),
     output:
         report(P.plot(kind="accuracy"), caption="../report/accuracy.rst", category="Figures",
                subcategory="Accuracy per table"),
@@ -13,7 +14,8 @@ rule plot_table:
     benchmark:
         P.benchmark("plots", "{table}_accuracy")
     shell:
-        "python -m avqa plot-table --table {wildcards.table} --csv {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m avqa plot-table --table {wildcards.table} --csv {input.csv:q} --stats {input.stats:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule plot_curves:

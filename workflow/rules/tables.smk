@@ -3,10 +3,12 @@
 
 rule table:
     input:
-        lambda wc: [f"{run}/metrics.json" for run in W.table_runs(config, wc.table)],
+        # metrics.json (the cells) and predictions.csv (the statistics' per-question source of truth)
+        lambda wc: [f"{run}/{name}" for run in W.table_runs(config, wc.table) for name in ("metrics.json", "predictions.csv")],
     output:
         csv=report(P.table(), caption="../report/table.rst", category="Tables", subcategory="{table}"),
         md=P.table(suffix="md"),
+        stats=P.table_stats(),
     params:
         args=lambda wc: W.table_args(config, wc.table),
     log:
