@@ -1,5 +1,5 @@
-"""Every `snakemake` command of the README runs as written: each is dry-run (-n appended) here, so the docs
-cannot rot. They run in a copy of the workflow whose MUSIC-AVQA overlay paths lead to the real annotation files
+"""Every `snakemake` command of the README and of docs/*.md runs as written: each is dry-run (-n appended) here,
+so the docs cannot rot. They run in a copy of the workflow whose MUSIC-AVQA overlay paths lead to the real annotation files
 (../shared/data/music_avqa; val stands in for the train split, which is not shipped, and the v1 files for v2.0's);
 no videos are needed for a dry run. A `--report FILE` command needs finished outputs, so its dry run leaves `--report FILE` out (the same
 DAG); the end-to-end test builds a report for real (tests/test_pipeline_e2e.py).
@@ -18,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 SHARED = ROOT.parent / "shared/data/music_avqa"
 FENCE = re.compile(r"^\s*```[a-z]*\s*$")
 INLINE = re.compile(r"`(snakemake [^`]+)`")
@@ -72,7 +73,7 @@ def run(workdir: Path, args: list[str]) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
-COMMANDS = readme_commands(README.read_text())
+COMMANDS = list(dict.fromkeys(c for page in (README, *DOCS) for c in readme_commands(page.read_text())))
 
 
 def test_the_readme_has_its_commands():
