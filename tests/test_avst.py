@@ -14,12 +14,7 @@ from avqa.models.avst import GROUNDING_BLOCKS, grounding_state, load_grounding
 VOCAB = 92  # the vocabulary of the released val split (tests/test_words.py)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = dict(vocab_size=12, d_model=16, word_dim=8, lstm_hidden=12, heads=2, dropout=0.0, visual_dim=24,

@@ -7,13 +7,7 @@ import torch
 
 from avqa.models import losses
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP spin-waiting when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_distributions(n: int, k: int, seed: int) -> torch.Tensor:

@@ -15,13 +15,7 @@ from avqa.models.blocks import (JTG, ORDERS, AnswerHead, TargetWord, TSGPlus, ar
 from avqa.models.params import parameter_report, parse_options
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids OpenMP spin-waiting when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Small dimensions for speed; the contract's sizes are checked in test_full_size_shapes_fp32_and_bf16.

@@ -14,13 +14,7 @@ from avqa.models.cost import default_shapes, model_cost
 from avqa.models.qa_tiger import QA_TIGER_SOURCES, GaussianExperts, gaussian_weights
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread is fastest and avoids spin-waiting on the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = dict(d_model=16, heads=2, dropout=0.0, frame_dim=12, token_dim=10, n_tokens=5, audio_dim=8, word_dim=6)

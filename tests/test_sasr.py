@@ -15,12 +15,7 @@ C = len(INSTRUMENTS)
 SMALL = dict(d_model=16, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_batch(U=3, B=5, T=4, H=7, visual_dim=24, audio_dim=8, sentence_dim=20, seed=0, video_index=None):

@@ -46,12 +46,7 @@ U, B, T = 3, 5, 4
 CLOSE = dict(rtol=1e-5, atol=1e-7)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_options(variant: str) -> dict:

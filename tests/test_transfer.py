@@ -19,12 +19,7 @@ TASS = dict(d_model=D, heads=2, dropout=0.0)
 AVST = dict(vocab_size=12, d_model=D, word_dim=8, lstm_hidden=8, heads=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def avst_state(seed: int = 1, **options) -> dict[str, torch.Tensor]:

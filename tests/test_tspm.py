@@ -10,13 +10,7 @@ from avqa.models.blocks import fit_input_stats, input_sources
 from avqa.models.tspm import TSPM_SOURCES, TemporalPerception, select_top_k
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread is fastest and avoids spin-waiting on the shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = dict(d_model=16, heads=2, ffn_dim=16, dropout=0.0, score_dropout=0.0, top_k=4, frame_dim=12, token_dim=10,
