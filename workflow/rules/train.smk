@@ -44,6 +44,7 @@ rule pretrain:
     params:
         spec=lambda wc: json.dumps(W.pretrain_config(config, wc.variant, int(wc.seed)), sort_keys=True),
         out=lambda wc: W.pretrain_dir(config, wc.variant, wc.seed),
+    priority: 1  # the first of a two-run chain (pretrain, then QA): start it before single runs
     threads: config["train"]["threads"]
     resources:
         gpu=W.gpu_jobs(config),
