@@ -19,6 +19,7 @@ from typing import Any
 from avqa.errors import UserError
 from avqa.features.layout import BLOCK, DECODE_DEFAULTS, ENCODERS, LAYOUT, VISUAL_ENCODERS
 from avqa.paths import Layout
+from avqa.specs.features import ShardsSpec
 
 __all__ = ["ENCODERS", "SPLITS", "Layout"]  # the Snakefile's wildcards and paths come from here too
 
@@ -29,6 +30,20 @@ ATTENTION_MODELS = ("tass",)
 
 class ConfigError(UserError, ValueError):
     """A config value that passes the schema but cannot work."""
+
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_config(path: str | Path) -> dict:
+    """A config file as the Snakefile sees it: schema-validated (its defaults filled in) and cross-checked."""
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, str(SCHEMA))
+    check_config(config)
+    return config
 
 
 def check_config(config: dict) -> None:
@@ -162,6 +177,12 @@ def made_videos(config: dict) -> list[str]:
     if config["dataset"] == "synthetic":
         return [videos_dir(config)]
     return [Layout.of(config).standins()] if standins(config) else []
+
+
+def shards_spec(config: dict) -> ShardsSpec:
+    feats = config["features"]
+    return ShardsSpec(videos_dir=videos_dir(config), videos_per_shard=feats["videos_per_shard"],
+                      max_missing_fraction=feats["max_missing_fraction"])
 
 
 def standins_args(config: dict) -> str:

@@ -73,7 +73,7 @@ def test_the_overlay_covers_every_real_id(tmp_path):
     s = overlay["music_avqa"]["standins"]
     made = make_standins(files, out, s["seconds"], s["width"], s["height"], s["video_fps"], s["bases"])
     assert made["videos"] == 7918
-    manifest = write_shards(files, str(out / "videos"), 500, tmp_path / "shards.json")
+    manifest = write_shards(files, str(out / "videos"), 500, tmp_path / "shards.json", 0.05)
     assert manifest["missing"] == []
     assert sum(len(v) for v in manifest["shards"].values()) == 7918
 

@@ -16,6 +16,7 @@ from avqa.cli import main as cli
 from avqa.features.shards import MissingVideosError, cut_points, make_shards, write_shards
 from avqa.features.videos import AmbiguousVideoError, find_video, index_videos, resolve
 from avqa.paths import Layout
+from avqa.specs.features import ShardsSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = [f"{i:08d}" for i in range(400)]
@@ -40,9 +41,9 @@ def test_a_shard_name_follows_its_files(tmp_path):
     videos.mkdir()
     for vid in IDS[:6]:
         (videos / f"{vid}.mp4").write_bytes(b"x" * 10)
-    first = write_shards(_annotations(tmp_path, IDS[:6]), str(videos), 100, tmp_path / "s.json")
+    first = write_shards(_annotations(tmp_path, IDS[:6]), str(videos), 100, tmp_path / "s.json", 0.05)
     (videos / f"{IDS[2]}.mp4").write_bytes(b"y" * 11)                     # a re-downloaded, different file
-    second = write_shards(_annotations(tmp_path, IDS[:6]), str(videos), 100, tmp_path / "s.json")
+    second = write_shards(_annotations(tmp_path, IDS[:6]), str(videos), 100, tmp_path / "s.json", 0.05)
     assert list(first["shards"].values()) == list(second["shards"].values())
     assert list(first["shards"]) != list(second["shards"])
 
@@ -51,9 +52,9 @@ def test_a_wrong_videos_folder_stops_naming_it(tmp_path, capsys):
     ann = _annotations(tmp_path, IDS[:40])
     with pytest.raises(MissingVideosError, match=r"40 of 40 annotated videos \(100.0%\) have no file in "
                                                  r".*nowhere .*e.g. 00000000, 00000001"):
-        write_shards(ann, str(tmp_path / "nowhere"), 10, tmp_path / "s.json")
-    code = cli(["shards", "--annotations", *map(str, ann), "--videos-dir", str(tmp_path / "nowhere"),
-                "--videos-per-shard", "10", "--out", str(tmp_path / "s.json")])
+        write_shards(ann, str(tmp_path / "nowhere"), 10, tmp_path / "s.json", 0.05)
+    spec = ShardsSpec(videos_dir=str(tmp_path / "nowhere"), videos_per_shard=10, max_missing_fraction=0.05)
+    code = cli(["shards", "--annotations", *map(str, ann), "--spec", spec.to_json(), "--out", str(tmp_path / "s.json")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("avqa shards: error: 40 of 40 annotated videos")
     assert "Traceback" not in err and not (tmp_path / "s.json").exists()
@@ -61,7 +62,7 @@ def test_a_wrong_videos_folder_stops_naming_it(tmp_path, capsys):
     videos.mkdir()
     for vid in IDS[:39]:                                                  # 1 of 40 missing: 2.5% <= 5%
         (videos / f"{vid}.mp4").touch()
-    assert write_shards(ann, str(videos), 10, tmp_path / "s.json")["missing"] == [IDS[39]]
+    assert write_shards(ann, str(videos), 10, tmp_path / "s.json", 0.05)["missing"] == [IDS[39]]
 
 
 def test_videos_are_found_by_id_in_any_container_and_duplicates_are_an_error(tmp_path):
@@ -77,7 +78,7 @@ def test_videos_are_found_by_id_in_any_container_and_duplicates_are_an_error(tmp
     with pytest.raises(AmbiguousVideoError, match=r"video 'c' has 2 files \(c.mov, c.mp4\)"):
         find_video(tmp_path, "c")
     with pytest.raises(AmbiguousVideoError, match="'c'"):
-        write_shards(_annotations(tmp_path, ["a", "b", "c"]), str(tmp_path), 10, tmp_path / "s.json")
+        write_shards(_annotations(tmp_path, ["a", "b", "c"]), str(tmp_path), 10, tmp_path / "s.json", 0.05)
 
 
 def _annotations(root: Path, ids: list[str], name: str = "a.parquet") -> list[Path]:

@@ -26,10 +26,11 @@ import pyarrow.parquet as pq
 from avqa.atomic import write_text_atomic
 from avqa.errors import UserError
 from avqa.features.videos import CONTAINERS, index_videos, resolve
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.features import ShardsSpec
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_MISSING_FRACTION = 0.05
 NAME_DIGEST_CHARS = 10
 
 
@@ -113,7 +114,7 @@ def check_missing(missing: list[str], total: int, videos_dir: str, max_fraction:
 
 
 def write_shards(annotations: list[str | Path], videos_dir: str, videos_per_shard: int, out: str | Path,
-                 max_missing_fraction: float = DEFAULT_MAX_MISSING_FRACTION) -> dict:
+                 max_missing_fraction: float) -> dict:
     ids = annotated_video_ids(annotations)
     if not ids:
         raise ValueError(f"no video ids in {[str(a) for a in annotations]}: nothing to extract")
@@ -140,16 +141,16 @@ def read_shard(shards_json: str | Path, shard: str) -> tuple[Path, list[str]]:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("shards", help="split the annotated videos into extraction shards")
     parser.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (column video_id)")
-    parser.add_argument("--videos-dir", required=True, help="folder of {video_id}.mp4 (or .mkv, .webm, .mov, .avi)")
-    parser.add_argument("--videos-per-shard", type=int, required=True)
-    parser.add_argument("--max-missing-fraction", type=float, default=DEFAULT_MAX_MISSING_FRACTION,
-                        help="stop when more than this fraction of the annotated videos has no file")
+    add_spec_arguments(parser, "its videos folder and features.videos_per_shard, max_missing_fraction")
     parser.add_argument("--out", required=True, help="shards.json to write")
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> None:
-    manifest = write_shards(args.annotations, args.videos_dir, args.videos_per_shard, args.out,
-                            args.max_missing_fraction)
+    from avqa.workflow import shards_spec
+
+    settings = spec_from_args(args, ShardsSpec, shards_spec)
+    manifest = write_shards(args.annotations, settings.videos_dir, settings.videos_per_shard, args.out,
+                            settings.max_missing_fraction)
     n = sum(len(v) for v in manifest["shards"].values())
     print(f"{args.out}: {n} videos in {len(manifest['shards'])} shards, {len(manifest['missing'])} missing")

@@ -18,16 +18,13 @@ checkpoint shards:
     output:
         P.shards(),
     params:
-        videos_dir=W.videos_dir(config),
-        per_shard=config["features"]["videos_per_shard"],
-        max_missing=config["features"].get("max_missing_fraction", 0.05),
+        spec=W.shards_spec(config).to_json(),
     log:
         P.log("shards"),
     benchmark:
         P.benchmark("shards")
     shell:
-        "python -m avqa shards --annotations {input.annotations:q} --videos-dir {params.videos_dir:q} "
-        "--videos-per-shard {params.per_shard} --max-missing-fraction {params.max_missing} --out {output:q} "
+        "python -m avqa shards --annotations {input.annotations:q} --spec {params.spec:q} --out {output:q} "
         "> {log:q} 2>&1"
 
 
