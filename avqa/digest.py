@@ -4,6 +4,7 @@ A stage that writes a Zarr store records `content_digest` in its attrs, a BLAKE2
 wrote (as bytes, in a fixed order, with their names, shapes and dtypes); a consumer reads that one value instead
 of hashing gigabytes. A store without one (written by hand or by an older version) is hashed in full when asked,
 so its identity is still its content. Plain files (the annotation parquets) are hashed byte for byte.
+`stable_hash` is the same idea for one string: a process-independent hash (shard cuts, stand-in clips).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import logging
 import os
 
 import numpy as np
+
+from avqa.store import open_read
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,11 @@ class Digest:
         return self._hash.hexdigest()
 
 
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a string, the same in every process (Python's hash() is salted)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b of a file's bytes."""
     h = hashlib.blake2b(digest_size=16)
@@ -68,8 +76,6 @@ def compute_store_digest(group) -> str:
 
 def store_digest(path: str | os.PathLike) -> str:
     """A finished store's content digest: the one its writer recorded, else computed from its arrays."""
-    from avqa.features.store import open_read
-
     group = open_read(path)
     recorded = group.attrs.get(ATTR)
     if recorded:

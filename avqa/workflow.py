@@ -10,6 +10,7 @@ nothing else, so a run listed by several tables (the full model) is one Snakemak
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shlex
@@ -17,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from avqa.errors import UserError
-from avqa.features.layout import BLOCK, DECODE_DEFAULTS, ENCODERS, LAYOUT, VISUAL_ENCODERS
+from avqa.features.layout import BLOCK, ENCODERS, LAYOUT, VISUAL_ENCODERS, encoder_pattern, encoder_record
+from avqa.features.clip_vit_config import clip_vit_sizes
+from avqa.models import EXTRA_INPUTS, VISUAL_INPUTS, VISUAL_OPTIONS
 from avqa.paths import Layout
-from avqa.specs.features import ShardsSpec
+from avqa.specs.data import AnnotationsSpec, SplitVideos, StandinsSpec, SynthesizeSpec
+from avqa.specs.features import (BatchFramesSpec, ClipVitSpec, DecodeSpec, ExtractSpec, PrecisionSpec, QuestionsSpec,
+                                 QuestionsVitSpec, ShardsSpec)
+from avqa.specs.reporting import POOLINGS, AttentionSpec, CurvesSpec, PoolSpec, ResultsTableSpec, TableRow
 
-__all__ = ["ENCODERS", "SPLITS", "Layout"]  # the Snakefile's wildcards and paths come from here too
+__all__ = ["ENCODERS", "SPLITS", "Layout", "encoder_pattern"]  # the Snakefile's wildcards and paths come from here too
 
 SPLITS = ("train", "val", "test")
 # Models whose forward returns the TSG+ / JTG attention maps drawn for the report.
@@ -105,7 +111,7 @@ def check_comparisons(config: dict, table: str) -> None:
 def gpu_jobs(config: dict) -> int:
     """The `gpu` resource of the GPU rules: 1 when they will run on CUDA, 0 when on the CPU.
 
-    device cuda -> 1, cpu -> 0, auto -> whether torch sees a CUDA device here. With a GPU, the default profile's
+    device cuda -> 1, cpu -> 0, auto -> whether the CUDA driver reports a device here. With a GPU, the default profile's
     pool of one GPU keeps two GPU jobs from sharing it; on a CPU-only machine the same rules are plain CPU jobs
     that share the cores through --cores and their `threads` (two 1-thread training runs in parallel are faster
     than one 2-thread run: small matrix products scale badly across threads). A cluster profile sets its own
@@ -114,9 +120,20 @@ def gpu_jobs(config: dict) -> int:
     device = config["device"]
     if device != "auto":
         return int(device == "cuda")
-    import torch  # only for auto: the Snakefile stays cheap to parse otherwise
+    return int(cuda_device_count() > 0)
 
-    return int(torch.cuda.is_available())
+
+def cuda_device_count() -> int:
+    """The CUDA devices the driver reports (libcuda's cuDeviceGetCount, as torch.cuda asks it; CUDA_VISIBLE_DEVICES
+    applies), 0 without a driver: the Snakefile parses without importing torch."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
 
 def q(value) -> str:
@@ -126,28 +143,27 @@ def q(value) -> str:
 
 def synthetic_dir(config: dict) -> str:
     """The generated dataset's folder: synthetic.out_dir, by default {results_dir}/synthetic."""
-    return config["synthetic"].get("out_dir") or Layout.of(config).synthetic()
+    return Layout.of(config).synthetic()
 
 
-def synthesize_args(config: dict) -> str:
+def synthesize_spec(config: dict) -> SynthesizeSpec:
     syn = config["synthetic"]
-    args = [
-        f"--out-dir {q(synthetic_dir(config))}",
-        *(f"--videos-{split} {syn['videos'][split]}" for split in SPLITS),
-        f"--seconds {syn['seconds']}",
-        f"--questions-per-video {syn['questions_per_video']}",
-        f"--width {syn['width']} --height {syn['height']}",
-        f"--video-fps {syn['video_fps']} --audio-rate {syn['audio_rate']}",
-        f"--seed {syn['seed']}",
-    ]
-    if "instruments" in syn:
-        args.append(f"--instruments {syn['instruments']}")
-    return " ".join(args)
+    return SynthesizeSpec(videos=SplitVideos(**syn["videos"]), seconds=syn["seconds"],
+                          questions_per_video=syn["questions_per_video"], instruments=syn["instruments"],
+                          width=syn["width"], height=syn["height"], video_fps=syn["video_fps"],
+                          audio_rate=syn["audio_rate"], seed=syn["seed"])
+
+
+def annotations_spec(config: dict) -> AnnotationsSpec:
+    """The release the annotation JSON follows (the synthetic dataset writes v1) and the duplicate handling."""
+    avqa = config["music_avqa"]
+    release = avqa["release"] if config["dataset"] == "music_avqa" else "v1"
+    return AnnotationsSpec(release=release, drop_conflicting_duplicates=avqa["drop_conflicting_duplicates"])
 
 
 def annotation_json(config: dict, split: str) -> str:
     if config["dataset"] == "synthetic":
-        return f"{synthetic_dir(config)}/avqa-{split}.json"
+        return Layout.of(config).synthetic_annotations(split)
     return config["music_avqa"]["annotations"][split]
 
 
@@ -155,15 +171,15 @@ def instrument_source(config: dict) -> str:
     """What the per-video instrument labels come from: the synthetic scenes, or MUSIC-AVQA's train annotations
     (the annotation stage's parquet: its release and duplicate handling apply)."""
     if config["dataset"] == "synthetic":
-        return f"{synthetic_dir(config)}/scenes.json"
+        return Layout.of(config).synthetic_scenes()
     return Layout.of(config).annotations("train")
 
 
 def videos_dir(config: dict) -> str:
     if config["dataset"] == "synthetic":
-        return f"{synthetic_dir(config)}/videos"
+        return Layout.of(config).synthetic_videos()
     if standins(config):
-        return f"{Layout.of(config).standins()}/videos"
+        return Layout.of(config).standin_videos()
     return config["music_avqa"]["videos_dir"]
 
 
@@ -185,18 +201,21 @@ def shards_spec(config: dict) -> ShardsSpec:
                       max_missing_fraction=feats["max_missing_fraction"])
 
 
-def standins_args(config: dict) -> str:
+def standins_spec(config: dict) -> StandinsSpec:
     s = standins(config)
-    return (f"--seconds {s['seconds']} --width {s['width']} --height {s['height']} --fps {s['video_fps']} "
-            f"--bases {s['bases']}")
+    if s is None:
+        raise ConfigError("config: no music_avqa.standins entry (with dataset: music_avqa) to make stand-ins from")
+    return StandinsSpec(seconds=s["seconds"], width=s["width"], height=s["height"], video_fps=s["video_fps"],
+                        bases=s["bases"])
 
 
 def encoder_weights(config: dict, encoder: str) -> str:
-    """random | pretrained | a checkpoint path, for one encoder (the `clip` entry serves clip_rn50 and its text
-    tower; `resnet18`, `vggish` their own). A mapping without the encoder's entry is an error naming it."""
+    """random | pretrained | a checkpoint path, for one registered encoder (its REGISTRY weights key: `clip`
+    serves clip_rn50 and its text tower, `clip_vit` the ViT and its text tower). A mapping without the encoder's
+    entry is an error naming it."""
     weights = config["weights"]
     if isinstance(weights, dict):
-        key = {"clip_rn50": "clip", "questions": "clip"}.get(encoder, encoder)
+        key = encoder_record(encoder).weights_key
         if key not in weights:
             raise ConfigError(f"config: weights has no entry {key!r} for the {encoder} features; give one "
                               f"(random | pretrained | a checkpoint path)")
@@ -204,56 +223,41 @@ def encoder_weights(config: dict, encoder: str) -> str:
     return weights
 
 
-def extract_args(config: dict, encoder: str) -> str:
-    feats = config["features"]
-    args = [
-        f"--T1 {feats['T1']} --fps {feats['fps']} --sample-rate {feats['sample_rate']}",
-        f"--weights {q(encoder_weights(config, encoder))} --weights-seed {config['weights_seed']}",
-        f"--device {config['device']} --workers {feats['decode_workers']}",
-        f"--batch-frames-cpu {feats['batch_frames']['cpu']} --batch-frames-cuda {feats['batch_frames']['cuda']}",
-        f"--precision-cpu {feats['precision']['cpu']} --precision-cuda {feats['precision']['cuda']}",
-    ]
-    if "weights_bn3_gamma" in config:
-        args.append(f"--bn3-gamma {config['weights_bn3_gamma']}")
-    decode = {**DECODE_DEFAULTS, **feats.get("decode", {})}
-    args.append(f"--max-offset-s {decode['max_offset_s']}")
-    args.append("--to-input-size" if decode["to_input_size"] else "--full-size-frames")
-    args.append("--skip-frames" if decode["skip_frames"] else "--every-frame")
-    if not decode["deblock"]:
-        args.append("--no-deblock")
-    if feats["channels_last"]:
-        args.append("--channels-last")
-    if encoder == "clip_vit":
-        vit = clip_vit_config(config)
-        args.append(f"--backbone {q(vit['backbone'])} --n-tokens {vit['n_tokens']}")
-        if not vit["exact_embedding"]:
-            args.append("--merged-embedding")
-    return " ".join(args)
+def clip_vit_spec(config: dict) -> ClipVitSpec:
+    """features.clip_vit: the ViT backbone, the merged tokens per frame, whether the frame embedding is CLIP's own."""
+    return ClipVitSpec(**config["features"]["clip_vit"])
 
 
-def questions_args(config: dict) -> str:
-    return (f"--weights {q(encoder_weights(config, 'clip_rn50'))} --weights-seed {config['weights_seed']} "
-            f"--device {config['device']} --batch {config['features']['text_batch']}")
+def extract_spec(config: dict, encoder: str) -> ExtractSpec:
+    """What one extraction job of `encoder` computes; the settings the encoder does not read are None."""
+    feats, reads = config["features"], encoder_record(encoder).options
+    return ExtractSpec(
+        encoder=encoder, T1=feats["T1"], weights=encoder_weights(config, encoder),
+        weights_seed=config["weights_seed"], device=config["device"], workers=feats["decode_workers"],
+        batch_frames=BatchFramesSpec(**feats["batch_frames"]), precision=PrecisionSpec(**feats["precision"]),
+        channels_last=feats["channels_last"] if "channels_last" in reads else None,
+        decode=DecodeSpec(**feats["decode"]) if "decode" in reads else None,
+        bn3_gamma=config["weights_bn3_gamma"] if "bn3_gamma" in reads else None,
+        clip_vit=clip_vit_spec(config) if "clip_vit" in reads else None)
 
 
-def questions_vit_args(config: dict) -> str:
-    """The `python -m avqa questions-vit` arguments: the CLIP ViT of the frame features, on questions and prompts."""
-    return (f"--backbone {q(clip_vit_config(config)['backbone'])} --weights {q(encoder_weights(config, 'clip_vit'))} "
-            f"--weights-seed {config['weights_seed']} --device {config['device']} "
-            f"--batch {config['features']['text_batch']}")
+def questions_spec(config: dict) -> QuestionsSpec:
+    return QuestionsSpec(weights=encoder_weights(config, "clip_rn50"), weights_seed=config["weights_seed"],
+                         device=config["device"], batch=config["features"]["text_batch"])
 
 
-def clip_vit_config(config: dict) -> dict:
-    """features.clip_vit: the ViT backbone, the merged tokens per frame, whether the frame embedding is CLIP's own
-    (a second pass) or the merging pass's (defaults ViT-B-32, 14, true)."""
-    return {"backbone": "ViT-B-32", "n_tokens": 14, "exact_embedding": True, **config["features"].get("clip_vit", {})}
+def questions_vit_spec(config: dict) -> QuestionsVitSpec:
+    """The CLIP ViT of the frame features, on questions and prompts."""
+    return QuestionsVitSpec(backbone=clip_vit_spec(config).backbone, weights=encoder_weights(config, "clip_vit"),
+                            weights_seed=config["weights_seed"], device=config["device"],
+                            batch=config["features"]["text_batch"])
+
 
 def shard_names(shards_json: str | Path) -> list[str]:
     return sorted(json.loads(Path(shards_json).read_text())["shards"])
 
 
 # --- pooled features: a pooling method and a visual encoder ------------------------------------------------------
-POOLINGS = ("avg", "stride", "none")
 DEFAULT_BLOCKS = ("clip",)
 DEFAULT_VISUAL = "clip_rn50"
 
@@ -274,6 +278,12 @@ def pooled_key_pattern() -> str:
     """The {method} wildcard: a pooling, optionally -{visual encoder}."""
     others = "|".join(v for v in VISUAL_ENCODERS if v != DEFAULT_VISUAL)
     return f"({'|'.join(POOLINGS)})(-({others}))?"
+
+
+def pool_spec(config: dict, key: str) -> PoolSpec:
+    """The pooled store `key` ({method} of results/pooled/{method}/{split}.zarr): its pooling, encoder, T."""
+    pooling, visual = parse_pooled_key(key)
+    return PoolSpec(method=pooling, visual_encoder=visual, T=pooled_T(config, key))
 
 
 def pooled_T(config: dict, key: str) -> int:
@@ -351,12 +361,12 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
 
 # --- pre-training (AVST's audio-visual grounding before QA) -------------------------------------------------------
 def pretrain_dir(config: dict, variant: str, seed: int | str) -> str:
-    return f"{run_dir(config, variant, seed)}/pretrain"
+    return Layout.of(config).pretrain(config["experiment"], variant, seed)
 
 
 def pretrain_model(config: dict, variant: str, seed: int | str) -> str:
     """The pre-trained weights a variant's QA run starts from (its init_from)."""
-    return f"{pretrain_dir(config, variant, seed)}/model_best.pt"
+    return Layout.of(config).pretrain_file("model_best.pt", config["experiment"], variant, seed)
 
 
 def pretrain_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
@@ -393,24 +403,19 @@ def visual_options(config: dict, model: str, visual: str) -> dict[str, Any]:
     """The model options that follow from the visual encoder (its channels), for the options the model has."""
     if visual == DEFAULT_VISUAL:
         return {}
-    from avqa.models import valid_options
-
     if visual == "clip_vit":
-        from avqa.features.encoders.clip_vit import clip_vit_dims
-
-        vit = clip_vit_config(config)
-        dims = clip_vit_dims(vit["backbone"], vit["n_tokens"])
-        options = {"frame_dim": dims["embedding"][0], "token_dim": dims["tokens"][1], "n_tokens": vit["n_tokens"],
-                   "text_dim": dims["embedding"][0]}
+        vit = clip_vit_spec(config)
+        sizes = clip_vit_sizes(vit.backbone)
+        options = {"frame_dim": sizes["embedding"], "token_dim": sizes["token_width"], "n_tokens": vit.n_tokens,
+                   "text_dim": sizes["embedding"]}
     else:
         options = {"visual_dim": LAYOUT[visual].shape[-1]}
-    return {k: v for k, v in options.items() if k in valid_options(model)}
+    takes = VISUAL_OPTIONS.get(VISUAL_INPUTS.get(model), ())   # what the model reads: maps, frames or nothing
+    return {k: v for k, v in options.items() if k in takes}
 
 
 def extra_inputs(config: dict, model: str) -> dict[str, str]:
     """The run-spec paths of the inputs `model` reads beyond the batch contract (avqa.models.EXTRA_INPUTS)."""
-    from avqa.models import EXTRA_INPUTS
-
     paths = Layout.of(config)
     where = {"words": paths.words(), "instruments": paths.instruments(), "clip_texts": paths.questions_vit()}
     return {name: where[name] for name in EXTRA_INPUTS.get(model, ())}
@@ -485,20 +490,28 @@ def table_runs(config: dict, table: str) -> list[str]:
     return [run_dir(config, v, s) for v in table_variants(config, table) for s in seeds]
 
 
-def label_args(config: dict, table: str) -> str:
-    """`--label VARIANT=TEXT` for each label the table sets, shell-quoted (labels hold spaces and brackets)."""
-    return " ".join(f"--label {q(f'{v}={text}')}" for v, text in table_labels(config, table).items())
+def table_run_files(config: dict, table: str, *names: str) -> list[str]:
+    """The files `names` (avqa.paths.RUN_FILES) of every run behind one table, run by run."""
+    paths, seeds = Layout.of(config), table_seeds(config, table)
+    return [paths.run_file(name, config["experiment"], v, s) for v in table_variants(config, table) for s in seeds
+            for name in names]
 
 
-def table_args(config: dict, table: str) -> str:
-    """The `python -m avqa table` arguments: the table's runs (grouped there by variant), labels, full model,
-    comparison pairs, the question-only baseline (when the table lists it)."""
-    args = ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
-            *(f"--full {q(v)}" for v in full_models(config, table)),
-            *(f"--compare {q(f'{v}={ref}')}" for v, ref in table_comparisons(config, table).items()),
-            *([f"--baseline {q(baseline_model(config))}"]
-              if baseline_model(config) in table_variants(config, table) else [])]
-    return " ".join(a for a in args if a)
+def table_rows(config: dict, table: str) -> tuple[TableRow, ...]:
+    """A table's trained rows: each variant it shows, the label the table gives it (or None), its seeds' runs."""
+    labels = table_labels(config, table)
+    return tuple(TableRow(variant=v, label=labels.get(v), runs=tuple(run_dir(config, v, s)
+                                                                     for s in table_seeds(config, table)))
+                 for v in table_variants(config, table))
+
+
+def table_spec(config: dict, table: str) -> ResultsTableSpec:
+    """The `python -m avqa table` spec: the table's rows, each block's full model, the comparison pairs, the
+    question-only baseline (when the table lists it)."""
+    baseline = baseline_model(config)
+    return ResultsTableSpec(rows=table_rows(config, table), full=tuple(full_models(config, table)),
+                            compare=tuple(table_comparisons(config, table).items()),
+                            baseline=baseline if baseline in table_variants(config, table) else None)
 
 
 def table_comparisons(config: dict, table: str, shown_only: bool = True) -> dict[str, str]:
@@ -512,17 +525,20 @@ def table_comparisons(config: dict, table: str, shown_only: bool = True) -> dict
     return {v: ref for v, ref in pairs.items() if v in shown and ref in shown}
 
 
-def curves_args(config: dict, table: str) -> str:
-    """The `python -m avqa plot-curves` arguments of a table: its runs, its row labels, a title."""
-    return " ".join(a for a in ["--runs", *map(q, table_runs(config, table)), label_args(config, table),
-                                f"--title {q(f'Training curves of the {table} runs')}"] if a)
+def curves_spec(config: dict, table: str) -> CurvesSpec:
+    """The `python -m avqa plot-curves` spec of a table: its rows (labels and runs)."""
+    return CurvesSpec(rows=table_rows(config, table))
+
+
+def attention_spec(config: dict) -> AttentionSpec:
+    return AttentionSpec(questions=config["attention_questions"])
 
 
 def attention_inputs(config: dict, variant: str, seed: int | str) -> list[str]:
     """What the attention figure of one run reads: the finished run, its test annotations and pooled features."""
     paths = Layout.of(config)
-    run = run_dir(config, variant, seed)
-    return [f"{run}/metrics.json", f"{run}/model_best.pt", f"{run}/predictions.csv",
+    return [*(paths.run_file(name, config["experiment"], variant, seed)
+              for name in ("metrics.json", "model_best.pt", "predictions.csv", "run_config.json")),
             paths.annotations("test"), paths.pooled(variant_pooling(config, variant), "test")]
 
 

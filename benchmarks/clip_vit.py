@@ -19,9 +19,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 
+from avqa import workflow as W
 from avqa.features import encoders
 from avqa.features.encoders import clip_vit
 
@@ -35,6 +37,9 @@ def timed(fn) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), cpu_seconds()
     fn()
     return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+CONFIG = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")   # the settings the pipeline uses
 
 
 def in_batches(forward, images: torch.Tensor, batch: int):
@@ -55,7 +60,7 @@ def setups(args) -> dict:
             runs[f"{backbone}/{mode}"] = (
                 lambda x, p, m=model, e=exact: clip_vit.clip_vit_frames(m, x, p, args.n_tokens, exact_embedding=e),
                 images, n)
-    rn50 = encoders.load_clip("random", 0, "cpu")
+    rn50 = encoders.load_clip("random", 0, "cpu", bn3_gamma=CONFIG["weights_bn3_gamma"])
     runs["RN50/maps"] = (lambda x, p: encoders.clip_maps(rn50, x, p, channels_last=True),
                          torch.randn(args.frames, 3, 224, 224, generator=gen), args.frames)
     return runs
@@ -67,7 +72,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--frames", type=int, default=60, help="frames per video (1 fps, 60 s)")
     parser.add_argument("--batch", type=int, default=20, help="frames per forward")
-    parser.add_argument("--n-tokens", type=int, default=clip_vit.DEFAULT_N_TOKENS)
+    parser.add_argument("--n-tokens", type=int, default=CONFIG["features"]["clip_vit"]["n_tokens"],
+                        help="merged tokens per frame (default: config.yaml's features.clip_vit.n_tokens)")
     parser.add_argument("--measured-frames", nargs="*", default=["ViT-L-14-336=4"],
                         help="BACKBONE=N: time N frames and extrapolate to --frames")
     parser.add_argument("--threads", type=int, default=2)

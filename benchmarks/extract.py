@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -53,11 +54,25 @@ import torch
 
 from avqa.features import encoders, media
 from avqa.features.encoders import vggish as vggish_module
+from avqa import workflow as W
 from avqa.features.extract import extract_shard, load_encoder, start_decoding
-from avqa.features.layout import DECODE_DEFAULTS
+from avqa.features.layout import SAMPLE_RATE
+from avqa.specs.features import BatchFramesSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from media_factory import make_real_encode, make_video  # noqa: E402  (one definition of the test clips)
+
+
+# The default config: the settings the pipeline runs with (decode options, bn3 gamma of the random CLIP).
+CONFIG = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+DEFAULT_DECODE = CONFIG["features"]["decode"]
+
+
+def bench_encoder(name: str, device: str, batch: int):
+    """A registered encoder loaded from the default config's spec, on `device` with `batch` frames per batch."""
+    spec = dataclasses.replace(W.extract_spec(CONFIG, name), device=device,
+                               batch_frames=BatchFramesSpec(cpu=batch, cuda=batch))
+    return load_encoder(spec)
 
 
 def make_videos(folder: Path, n: int, seconds: int, size: str = "320x240") -> list[Path]:
@@ -90,8 +105,8 @@ def cpu_seconds() -> float:
 # How decode_frames is called in decode_paths: "old" = every frame at full size (since 2026-12-06 the default
 # again: the exact centre frames, docs/decoding.md), "new" = the opt-in fast path (decoded to CLIP's input size,
 # frames skipped), and that without H.264's loop filter (deblock: false; frames not exact, their PSNR reported).
-DECODE_PATHS = {"old": {}, "new": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True},
-                "new_no_deblock": {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True, "deblock": False}}
+NEW_PATH = {"short_side": encoders.CLIP_IMAGE_SIZE, "skip": True, "max_offset_s": DEFAULT_DECODE["max_offset_s"]}
+DECODE_PATHS = {"old": {}, "new": NEW_PATH, "new_no_deblock": {**NEW_PATH, "deblock": False}}
 
 
 def predecode(paths: list[Path], T1: int, path: str = "new", audio: bool = True
@@ -105,7 +120,7 @@ def predecode(paths: list[Path], T1: int, path: str = "new", audio: bool = True
         images.append(transform(frames.data))
         if audio:
             with old_audio_path() if path == "old" else contextlib.nullcontext():
-                sound = media.decode_audio(video, encoders.SAMPLE_RATE, T1, pad=False)
+                sound = media.decode_audio(video, SAMPLE_RATE, T1, pad=False)
                 examples.append(torch.from_numpy(encoders.vggish_examples(sound.data, sound.seconds.n_real)))
     return torch.cat(images), torch.cat(examples) if audio else None
 
@@ -174,7 +189,7 @@ def psnr_range(exact: list, approximate: list) -> list[float]:
 
 # fidelity: the decode paths, as decode_frames arguments. skip_min_pixels=0: the skipping path is taken on
 # these 10-s clips too (by default only from 9e7 pixels to decode, e.g. 720p clips longer than ~4 s).
-SKIPPING = {"skip": True, "skip_min_pixels": 0}
+SKIPPING = {"skip": True, "skip_min_pixels": 0, "max_offset_s": DEFAULT_DECODE["max_offset_s"]}
 FIDELITY_PATHS = {"exact": {}, "input_size": {"short_side": encoders.CLIP_IMAGE_SIZE},
                   "skip": SKIPPING, "skip_no_deblock": {**SKIPPING, "deblock": False},
                   "skip_input_size": {**SKIPPING, "short_side": encoders.CLIP_IMAGE_SIZE}}
@@ -185,7 +200,7 @@ FIDELITY_CLIPS = [("pan", (480, 360), "25", 10, 10.4, 2), ("zoom", (480, 360), "
 
 
 def decode_kwargs(decode: dict) -> dict:
-    """features.decode (layout.DECODE_DEFAULTS keys) -> decode_frames arguments for CLIP-RN50."""
+    """features.decode (DecodeSpec's keys) -> decode_frames arguments for CLIP-RN50."""
     return {"short_side": encoders.CLIP_IMAGE_SIZE if decode["to_input_size"] else None,
             "skip": decode["skip_frames"], "max_offset_s": decode["max_offset_s"], "deblock": decode["deblock"]}
 
@@ -198,7 +213,7 @@ def fidelity(folder: Path, T1: int, repeats: int) -> dict:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # as in a decode worker; the model below runs on the caller's threads
-    model = encoders.load_clip("random", 0, "cpu")
+    model = encoders.load_clip("random", 0, "cpu", bn3_gamma=CONFIG["weights_bn3_gamma"])
     transform = encoders.clip_image_transform()
 
     def maps(frames) -> torch.Tensor:
@@ -252,7 +267,7 @@ def fidelity(folder: Path, T1: int, repeats: int) -> dict:
         old = decode_kwargs({"to_input_size": True, "skip_frames": True, "max_offset_s": 0.25, "deblock": True})
         runs = {"old_default": lambda: transform(media.decode_frames(synthetic, 20, pad=False, **old).data),
                 "new_default": lambda: transform(media.decode_frames(synthetic, 20, pad=False,
-                                                                     **decode_kwargs(DECODE_DEFAULTS)).data),
+                                                                     **decode_kwargs(DEFAULT_DECODE)).data),
                 "ffprobe_alone": lambda: media.probe(synthetic)}
         cost = dict.fromkeys(runs, float("inf"))
         for _ in range(max(repeats, 3)):
@@ -277,7 +292,8 @@ def run_pipeline(clip, vggish, paths: list[Path], T1: int, workers: int) -> None
     ids = [p.stem for p in paths]
     with tempfile.TemporaryDirectory() as out:
         for run in (clip, vggish):
-            decoding = start_decoding(run.name, ids, paths[0].parent, T1, workers=workers)
+            spec = dataclasses.replace(run.encoder.spec, T1=T1, workers=workers)
+            decoding = start_decoding(spec, ids, paths[0].parent)
             extract_shard(run, decoding, f"{out}/{run.name}.zarr", f"{out}/{run.name}.tsv", desc="bench")
 
 
@@ -304,8 +320,13 @@ def batch_sweep(clip, images: torch.Tensor, batches: list[int], precision: str, 
     """CLIP seconds per frame over the first max(batches) frames, per batch size and memory format: the best of
     `repeats` rounds, the configurations interleaved so a change in machine load hits them alike."""
     frames = images[: max(batches)]
-    runs = {f"{batch}/{'channels_last' if cl else 'nchw'}": (dataclasses.replace(
-        clip, precision=precision, channels_last=cl), batch) for cl in (False, True) for batch in batches}
+    def run_with(channels_last: bool):   # the same loaded model, its trunk in another memory format
+        encoder = copy.copy(clip.encoder)
+        encoder.spec = dataclasses.replace(encoder.spec, channels_last=channels_last)
+        return dataclasses.replace(clip, encoder=encoder, precision=precision)
+
+    runs = {f"{batch}/{'channels_last' if cl else 'nchw'}": (run_with(cl), batch)
+            for cl in (False, True) for batch in batches}
     best = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
         for _ in range(repeats):
@@ -365,8 +386,8 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         paths = (sorted(Path(args.videos).glob("*.mp4")) if args.videos
                  else make_videos(Path(tmp), args.n_videos, args.seconds, args.size))
-        clip = load_encoder("clip_rn50", "random", 0, args.device, args.batch, channels_last=True)
-        vggish = load_encoder("vggish", "random", 0, args.device, args.batch)
+        clip = bench_encoder("clip_rn50", args.device, args.batch)
+        vggish = bench_encoder("vggish", args.device, args.batch)
         images, examples = predecode(paths, args.T1)
         report = {"videos": len(paths), "frames": len(images), "audio_seconds": len(examples),
                   "threads": args.threads, "batch": args.batch, "device": str(clip.device),

@@ -44,10 +44,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avqa.data.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
-from avqa.data.vocab import QUESTION_TYPES
+from avqa.training.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
+from avqa.vocab import QUESTION_TYPES
 from avqa.features.pooling import pool_avg
-from avqa.features.store import open_new, open_read, write_strings
+from avqa.store import open_new, open_read, write_strings
 
 REAL_VIDEOS = 9288                   # MUSIC-AVQA's videos
 T1, T, MAP, AUDIO_DIM = 60, 10, (7, 7, 2048), 128
@@ -93,7 +93,7 @@ def clip_seconds(n_frames: int, seed: int) -> np.ndarray:
     non-zero activations (computed in fp32: the random trunk's ~1e-3 maps would be subnormal in float16)."""
     from avqa.features.encoders import clip_image_transform, load_clip
 
-    model = load_clip("random", seed, torch.device("cpu"))
+    model = load_clip("random", seed, torch.device("cpu"), bn3_gamma=0.3)   # config.yaml's weights_bn3_gamma
     images = clip_image_transform()(panning_frames(n_frames, seed))
     with torch.inference_mode():
         out = model.visual.forward_intermediates(images, indices=1, intermediates_only=True)
@@ -289,7 +289,7 @@ def write_questions(root: Path, n_videos: int, seed: int) -> tuple[Path, Path]:
 
 class PerVideoReads(AVQADataset):
     """The loader with one chunk read per unique video instead of ONE orthogonal selection: the change to
-    avqa.data.dataset this benchmark weighs (zarr 3.1's orthogonal selection copies each chunk by fancy indexing)."""
+    avqa.training.dataset this benchmark weighs (zarr 3.1's orthogonal selection copies each chunk by fancy indexing)."""
 
     def read_visual(self, rows: np.ndarray) -> np.ndarray:
         if "visual" not in self.modalities or self.in_memory:

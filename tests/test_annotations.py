@@ -14,9 +14,11 @@ import pytest
 from avqa.data import annotations
 from avqa.data.annotations import (ASSIGNED_ID_BASE, ASSIGNED_ID_SPAN, COLUMNS, AnnotationError,
                                    assigned_question_id, fill_template, load_annotations, register)
-from avqa.data.vocab import ANSWER_TO_IDX, ANSWERS
+from avqa.specs.data import AnnotationsSpec
+from avqa.vocab import ANSWER_TO_IDX, ANSWERS
+from conftest import MUSIC_AVQA_DIR
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="shared MUSIC-AVQA annotations not present")
 
 TEST_COUNTS = {"A-Count": 1017, "A-Comp": 594, "V-Count": 1197, "V-Loc": 1225, "AV-Ext": 988, "AV-Loc": 920,
@@ -135,6 +137,10 @@ def test_deleted_questions_are_dropped(tmp_path, caplog):
     assert "1 record(s) marked question_deleted dropped" in caplog.text
 
 
+def spec_args(release: str = "v1", drop: bool = False) -> list[str]:
+    return ["--spec", AnnotationsSpec(release=release, drop_conflicting_duplicates=drop).to_json()]
+
+
 def run_cli(argv: list[str]) -> None:
     # The subcommand as avqa.cli registers it, in-process: a subprocess would pay for every stage's torch import.
     parser = argparse.ArgumentParser()
@@ -154,11 +160,11 @@ def test_cli_writes_the_parquet(tmp_path, caplog, drop):
     argv = ["annotations", "--json", str(path), "--split", "test", "--out", str(out)]
     if not drop:
         with pytest.raises(AnnotationError, match="question_id 9|\\[9\\]"):
-            run_cli(argv)
+            run_cli(argv + spec_args())
         assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing written on failure
         return
     with caplog.at_level(logging.INFO, logger="avqa.data.annotations"):
-        run_cli(argv + ["--drop-conflicting-duplicates"])
+        run_cli(argv + spec_args(drop=True))
     table = pd.read_parquet(out)
     assert list(table.columns) == list(COLUMNS)
     schema = pq.read_schema(out)
@@ -284,14 +290,15 @@ def test_v1_rejects_records_without_question_id(tmp_path, without, missing):
         load_annotations(path)
     message = str(err.value)
     assert message.startswith(f"{path}: record 1 (no question_id, video_id 'xyz_flip'): missing key(s) {missing}")
-    assert "--release v2" in message and "music_avqa.release: v2" in message
+    assert '"release": "v2"' in message and "music_avqa.release: v2" in message
 
 
 def test_unknown_release_is_a_user_error(tmp_path):
     with pytest.raises(AnnotationError, match=r"unknown MUSIC-AVQA release 'v3'.*\['v1', 'v2'\]"):
         load_annotations(write(tmp_path, [record()]), release="v3")
-    with pytest.raises(SystemExit):
-        run_cli(["annotations", "--json", "x.json", "--split", "test", "--out", "x.parquet", "--release", "v3"])
+    with pytest.raises(AnnotationError, match="unknown MUSIC-AVQA release 'v3'"):
+        run_cli(["annotations", "--json", str(write(tmp_path, [record()])), "--split", "test", "--out",
+                 str(tmp_path / "x.parquet"), *spec_args(release="v3")])
 
 
 @needs_shared
@@ -304,11 +311,11 @@ def test_cli_release_v2(tmp_path, caplog):
                v2_record("xyz_flip", without=("question_id", "question_deleted"))]
     path, out = write(tmp_path, records), tmp_path / "out/test.parquet"
     argv = ["annotations", "--json", str(path), "--split", "test", "--out", str(out)]
-    with pytest.raises(AnnotationError, match="record 1 .*--release v2"):
-        run_cli(argv)  # v1 is the default
+    with pytest.raises(AnnotationError, match='record 1 .*"release": "v2"'):
+        run_cli(argv + spec_args())
     assert not out.exists()
     with caplog.at_level(logging.INFO, logger="avqa.data.annotations"):
-        run_cli(argv + ["--release", "v2"])
+        run_cli(argv + spec_args(release="v2"))
     table = pd.read_parquet(out)
     assert table["video_id"].tolist() == ["00000093", "-8aY3Z_#02", "xyz_flip"]
     assert table["question_id"].tolist() == [1, assigned_question_id("-8aY3Z_#02", TEMPLATE, ["piano", "cello"], "no"),

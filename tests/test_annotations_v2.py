@@ -24,7 +24,7 @@ from snakemake.utils import validate
 
 from avqa.data.annotations import (ASSIGNED_ID_BASE, COLUMNS, KEYS, AnnotationError, assigned_question_id,
                                    load_annotations)
-from avqa.data.vocab import ANSWERS, INSTRUMENTS, PLACEHOLDERS, QUESTION_TYPES, TEMPLATES, TYPE_KEY
+from avqa.vocab import ANSWERS, INSTRUMENTS, PLACEHOLDERS, QUESTION_TYPES, TEMPLATES, TYPE_KEY
 from avqa.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def test_v1_rejects_null_ids_and_flags_pointing_at_release_v2(tmp_path, nulls, w
         load_annotations(path)
     message = str(err.value)
     assert message.startswith(f"{path}: record 1 ({where}): key(s) {shown} are null")
-    assert "--release v2" in message and "music_avqa.release: v2" in message
+    assert '"release": "v2"' in message and "music_avqa.release: v2" in message
 
 
 @pytest.mark.parametrize("release", ["v1", "v2"])

@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avqa.models import build_model, count_trainable, trainable_by_block
 from avqa.models.avst import GROUNDING_BLOCKS, grounding_state, load_grounding
+from model_batches import SMALL as SMALL_MODELS, avst_batch as make_batch, small_model as build_small
 
 VOCAB = 92  # the vocabulary of the released val split (tests/test_words.py)
 
@@ -17,29 +18,11 @@ VOCAB = 92  # the vocabulary of the released val split (tests/test_words.py)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-SMALL = dict(vocab_size=12, d_model=16, word_dim=8, lstm_hidden=12, heads=2, dropout=0.0, visual_dim=24,
-             audio_dim=8)
-
-
-def make_batch(U=3, B=7, T=4, side=7, visual_dim=24, audio_dim=8, vocab_size=12, Lw=6, seed=0, video_index=None):
-    g = torch.Generator().manual_seed(seed)
-    index = torch.arange(B) % U if video_index is None else torch.as_tensor(video_index)
-    lengths = torch.randint(1, Lw + 1, (B, 1), generator=g)
-    lengths[0] = Lw
-    words = torch.randint(1, vocab_size, (B, Lw), generator=g) * (torch.arange(Lw)[None] < lengths)
-    return {
-        "visual": 1e-3 * torch.randn(U, T, side, side, visual_dim, generator=g) + 0.7,
-        "audio": torch.randn(U, T, audio_dim, generator=g),
-        "video_index": index.long(),
-        "question_words": words,
-        "answer": torch.randint(0, 42, (B,), generator=g),
-        "question_id": torch.arange(B),
-    }
+SMALL = SMALL_MODELS["avst"]
 
 
 def small_model(seed=0, **options):
-    torch.manual_seed(seed)
-    return build_model("avst", **{**SMALL, **options})
+    return build_small("avst", seed, **options)
 
 
 # --- shapes ---------------------------------------------------------------------------------------------------

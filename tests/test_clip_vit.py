@@ -17,6 +17,11 @@ from avqa.features.encoders import clip_vit as V
 
 REPO = Path(__file__).resolve().parents[1]
 BACKBONE = "ViT-B-32"
+N_TOKENS = 14       # TSPM's merged tokens per frame
+
+
+def vit_frames(model, images, precision="fp32", n_tokens=N_TOKENS, exact_embedding=True, **options):
+    return V.clip_vit_frames(model, images, precision, n_tokens, exact_embedding, **options)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def images(frames):
 
 @pytest.fixture(scope="module")
 def features(model, images):
-    return V.clip_vit_frames(model, images, precision="fp32")
+    return vit_frames(model, images, precision="fp32")
 
 
 def test_shapes_and_dtypes_vit_b32(model, images, features):
@@ -50,9 +55,9 @@ def test_shapes_and_dtypes_vit_b32(model, images, features):
     assert embedding.dtype == tokens.dtype == torch.float16 and embedding.device.type == "cpu"
     assert torch.isfinite(embedding).all() and torch.isfinite(tokens).all()
     assert not torch.equal(tokens[0], tokens[1])
-    dims = V.clip_vit_dims(BACKBONE)
+    dims = V.clip_vit_dims(BACKBONE, N_TOKENS)
     assert (dims["embedding"], dims["tokens"]) == ((512,), (14, 768))
-    projected = V.clip_vit_frames(model, images[:1], n_tokens=7, project_tokens=True)[1]
+    projected = vit_frames(model, images[:1], n_tokens=7, project_tokens=True)[1]
     assert projected.shape == (1, 7, 512) == (1, *V.clip_vit_dims(BACKBONE, 7, project_tokens=True)["tokens"])
 
 
@@ -60,7 +65,7 @@ def test_frame_embedding_is_clips_encode_image(model, images, features):
     with torch.no_grad():
         reference = model.encode_image(images)
     assert torch.allclose(features[0].float(), reference, rtol=1e-2, atol=2e-3)
-    merged_cls = V.clip_vit_frames(model, images, exact_embedding=False)[0]
+    merged_cls = vit_frames(model, images, exact_embedding=False)[0]
     assert not torch.allclose(merged_cls.float(), reference, atol=1e-2)    # the merged pass's CLS differs
 
 
@@ -76,7 +81,7 @@ def test_same_seed_same_features_other_seed_differs(model, features, images):
     torch.manual_seed(123)
     again = V.load_clip_vit("random", seed=0, device="cpu", backbone=BACKBONE)
     assert torch.equal(torch.rand(3), expected)                            # the global RNG is left alone
-    for a, b in zip(V.clip_vit_frames(again, images[:1]), features):
+    for a, b in zip(vit_frames(again, images[:1]), features):
         assert torch.equal(a, b[:1])
     other = V.load_clip_vit("random", seed=1, device="cpu", backbone=BACKBONE)
     assert not torch.equal(other.visual.conv1.weight, model.visual.conv1.weight)
@@ -85,18 +90,18 @@ def test_same_seed_same_features_other_seed_differs(model, features, images):
 
 
 def test_features_do_not_depend_on_the_batch(model, images, features):
-    embedding, tokens = V.clip_vit_frames(model, images[1:2])
+    embedding, tokens = vit_frames(model, images[1:2])
     assert torch.allclose(embedding.float(), features[0][1:2].float(), rtol=1e-2, atol=1e-3)
     assert torch.allclose(tokens.float(), features[1][1:2].float(), rtol=1e-2, atol=1e-2)
 
 
 def test_bf16_embedding_close_to_fp32_and_fp16_refused_on_cpu(model, images, features):
-    embedding, tokens = V.clip_vit_frames(model, images, precision="bf16")
+    embedding, tokens = vit_frames(model, images, precision="bf16")
     reference = features[0].float()
     assert ((embedding.float() - reference).norm() / reference.norm()).item() < 0.05
     assert tokens.shape == (2, 14, 768) and torch.isfinite(tokens).all()
     with pytest.raises(ValueError, match="fp16 autocast is not used on CPU"):
-        V.clip_vit_frames(model, images[:1], precision="fp16")
+        vit_frames(model, images[:1], precision="fp16")
 
 
 def test_transform_matches_open_clip_preprocess(model, frames):
@@ -118,7 +123,7 @@ def test_transform_matches_open_clip_preprocess(model, frames):
 
 def test_bad_inputs_are_named(model, images):
     with pytest.raises(ValueError, match="expected images \\(N, 3, 224, 224\\)"):
-        V.clip_vit_frames(model, images[:, :, :200, :200])
+        vit_frames(model, images[:, :, :200, :200])
     with pytest.raises(ValueError, match="'RN50' is not an open_clip CLIP ViT"):
         V.load_clip_vit("random", 0, "cpu", backbone="RN50")
 
@@ -142,7 +147,7 @@ def test_local_checkpoint_round_trip(model, images, features, tmp_path):
     path = tmp_path / "vit_b32.pt"
     torch.save(model.state_dict(), path)
     loaded = V.load_clip_vit(str(path), seed=99, device="cpu", backbone=BACKBONE)
-    for a, b in zip(V.clip_vit_frames(loaded, images[:1]), features):
+    for a, b in zip(vit_frames(loaded, images[:1]), features):
         assert torch.equal(a, b[:1])
 
 

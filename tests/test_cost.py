@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from avqa.models.cost import DEFAULT_SHAPES, example_batch, forward_gflops, model_cost
+from avqa.models.cost import DEFAULT_SHAPES, example_batch, forward_gflops, input_shapes, measured_cost, model_cost
+from avqa.store import open_new
 
 
 class Linear(nn.Module):
@@ -47,3 +48,28 @@ def test_model_cost_of_the_registered_models_and_their_input_shapes():
     assert qonly["gflops"] < 0.01 * tass["gflops"]
     assert forward_gflops(Linear(), example_batch()) == forward_gflops(Linear(), example_batch())
     assert torch.equal(example_batch()["visual"], example_batch()["visual"])        # fixed, seeded inputs
+
+
+class Words(nn.Module):
+    """Reads question word ids through its own (small) embedding, as AVST does."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(5, 8)
+
+    def forward(self, batch):
+        return {"logits": self.embed(batch["question_words"]).sum(dim=1)}
+
+
+def test_a_run_is_measured_at_the_shapes_of_its_own_stores(tmp_path):
+    from training_fixtures import make_dataset
+
+    paths = make_dataset(tmp_path)                      # pooled stores of T = 2 segments of 7x7x2048 maps
+    texts = open_new(tmp_path / "clip_texts.zarr")
+    texts.create_array("prompt", shape=(3, 768), dtype="float16")
+    assert input_shapes(paths["pooled"]["test"]) == {"T": 2, "map": (7, 7, 2048), "tokens": None}
+    assert input_shapes(paths["pooled"]["test"], str(tmp_path / "clip_texts.zarr"))["text"] == 768
+    cost = measured_cost(Linear(), input_shapes(paths["pooled"]["test"]))
+    assert cost == {"params": 1024 * 42 + 42, "gflops": pytest.approx(2 * 1024 * 42 / 1e9),
+                    "shapes": {"T": 2, "map": [7, 7, 2048], "tokens": None}}      # as metrics.json holds it
+    assert measured_cost(Words(), DEFAULT_SHAPES)["params"] == 5 * 8   # word ids kept inside its 5-word table

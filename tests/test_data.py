@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from avqa.data.dataset import AVQADataset, QuestionBatchSampler, eval_batches, iterate_batches
-from avqa.features.store import open_read
+from avqa.training.dataset import AVQADataset, QuestionBatchSampler, eval_batches, iterate_batches
+from avqa.store import open_read
 from training_fixtures import L, T, make_dataset
 
 

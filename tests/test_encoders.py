@@ -13,13 +13,15 @@ import torch
 from PIL import Image
 
 from avqa.features import encoders as E
+from avqa.features.layout import SAMPLE_RATE
 
 REPO = Path(__file__).resolve().parents[1]
+BN3_GAMMA = 0.3     # the bottlenecks' bn3 gamma of the random CLIP (config weights_bn3_gamma)
 
 
 @pytest.fixture(scope="module")
 def clip():
-    return E.load_clip("random", seed=0, device="cpu")
+    return E.load_clip("random", seed=0, device="cpu", bn3_gamma=BN3_GAMMA)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def vggish():
 
 def wave(seconds: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    t = np.arange(seconds * E.SAMPLE_RATE) / E.SAMPLE_RATE
+    t = np.arange(seconds * SAMPLE_RATE) / SAMPLE_RATE
     return 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(len(t))
 
 
@@ -57,8 +59,12 @@ def wave(seconds: int, seed: int = 0) -> np.ndarray:
 def test_clip_model_is_frozen_eval_with_bn3_gamma(clip):
     assert not clip.training and not any(p.requires_grad for p in clip.parameters())
     bn3 = {n: p for n, p in clip.visual.named_parameters() if n.endswith("bn3.weight")}
-    assert all(torch.all(p == 0.3) for n, p in bn3.items() if n.startswith("layer"))
+    assert all(torch.all(p == BN3_GAMMA) for n, p in bn3.items() if n.startswith("layer"))
     assert len(bn3) == 1 + 16 and torch.all(bn3["bn3.weight"] == 1)  # 16 bottlenecks; the stem's bn3 untouched
+    untouched = E.load_clip("random", seed=0, device="cpu")          # None: open_clip's zero init (text features)
+    assert all(torch.all(p == 0) for n, p in untouched.visual.named_parameters()
+               if n.endswith("bn3.weight") and n.startswith("layer"))
+    assert torch.equal(untouched.visual.conv1.weight, clip.visual.conv1.weight)
 
 
 def test_clip_maps_shape_dtype(maps):
@@ -68,11 +74,11 @@ def test_clip_maps_shape_dtype(maps):
 
 
 def test_same_seed_same_weights_other_seed_differs(clip, images, maps):
-    again = E.load_clip("random", seed=0, device="cpu")
+    again = E.load_clip("random", seed=0, device="cpu", bn3_gamma=BN3_GAMMA)
     for (name, a), b in zip(clip.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), name
     assert torch.equal(E.clip_maps(again, images), maps)
-    other = E.load_clip("random", seed=1, device="cpu")
+    other = E.load_clip("random", seed=1, device="cpu", bn3_gamma=BN3_GAMMA)
     assert not torch.equal(other.visual.conv1.weight, clip.visual.conv1.weight)
     assert not torch.equal(E.clip_maps(other, images), maps)
 
@@ -244,15 +250,6 @@ def test_pretrained_offline_raises_clear_error(tmp_path):
 
 
 # --- devices, precision, config values ---------------------------------------------------------------------
-def test_resolve_weights():
-    assert E.resolve_weights("random", "clip") == "random"
-    mapping = {"clip": "pretrained", "vggish": "ckpt/vggish.pth"}
-    assert E.resolve_weights(mapping, "clip") == "pretrained"
-    assert E.resolve_weights(mapping, "vggish") == "ckpt/vggish.pth"
-    with pytest.raises(ValueError, match="no entry for encoder 'vggish'"):
-        E.resolve_weights({"clip": "random"}, "vggish")
-
-
 def test_fp16_autocast_refused_on_cpu(clip, images):
     with pytest.raises(ValueError, match="fp16 autocast is not used on CPU"):
         E.clip_maps(clip, images[:1], precision="fp16")

@@ -8,7 +8,7 @@ import pytest
 
 from avqa.cli import main
 from avqa.training.evaluate import PREDICTION_COLUMNS, evaluate_predictions
-from avqa.data.vocab import QUESTION_TYPES
+from avqa.vocab import QUESTION_TYPES
 
 # (type_key, group, answer_idx, pred_idx) — hand-made so that micro and macro averages differ.
 ROWS = (

@@ -6,6 +6,7 @@ failures merge follow the store layout of avqa.features.layout.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,13 +14,15 @@ import pandas as pd
 import pytest
 import torch
 
-from avqa.features import encoders, media, store
+from avqa import store
+from avqa.features import encoders, media
 from avqa.cli import main as cli
-from avqa.features.extract import (decode_options, extract_shard, load_encoder, merge_failures, read_failures,
-                                   register, start_decoding)
-from avqa.features.layout import DECODE_DEFAULTS, LAYOUT
+from avqa.features.extract import extract_shard, load_encoder, merge_failures, read_failures, register, start_decoding
+from avqa.features.layout import LAYOUT
 from avqa.features.extract_parts import Batcher, ShardWriter
-from avqa.features.shards import annotated_video_ids, make_shards
+from avqa.data.annotations import annotated_video_ids
+from avqa.features.shards import make_shards
+from avqa.specs.features import ShardsSpec
 from media_factory import corrupt_file, make_real_encode, make_video
 
 T1 = 4
@@ -49,33 +52,33 @@ def shard(tmp_path_factory):
     ids = sorted(p.stem for p in d.glob("*.mp4")) + ["missing"]
     pd.DataFrame({"video_id": ids[::2], "question_id": range(len(ids[::2]))}).to_parquet(root / "a.parquet")
     pd.DataFrame({"video_id": ids[1::2] + ids[:2]}).to_parquet(root / "b.parquet")
-    assert cli(["shards", "--annotations", str(root / "a.parquet"), str(root / "b.parquet"), "--videos-dir",
-                str(d), "--videos-per-shard", "100", "--max-missing-fraction", "0.1",
-                "--out", str(root / "shards.json")]) == 0
+    spec = ShardsSpec(videos_dir=str(d), videos_per_shard=100, max_missing_fraction=0.1)
+    assert cli(["shards", "--annotations", str(root / "a.parquet"), str(root / "b.parquet"), "--spec",
+                spec.to_json(), "--out", str(root / "shards.json")]) == 0
     return root
 
 
 @pytest.fixture(scope="module")
-def clip_run():
+def clip_run(extract_spec):
     torch.manual_seed(0)
-    return load_encoder("clip_rn50", "random", seed=0, device="cpu", batch_size=4, precision="fp32")
+    return load_encoder(extract_spec("clip_rn50", T1=T1))
 
 
 @pytest.fixture(scope="module")
-def clip_out(shard, clip_run):
+def clip_out(shard, clip_run, extract_spec):
     videos_dir, _, ids = _shard(shard)
     out, failures = shard / "out/clip_rn50/shard000.zarr", shard / "out/failures/shard000.clip_rn50.tsv"
-    extract_shard(clip_run, start_decoding(clip_run.name, ids, videos_dir, T1, workers=1), out, failures)
+    extract_shard(clip_run, start_decoding(extract_spec("clip_rn50", T1=T1, workers=1), ids, videos_dir), out,
+                  failures)
     return store.open_read(out), read_failures(failures)
 
 
 @pytest.fixture(scope="module")
-def vggish_out(shard):
+def vggish_out(shard, extract_spec):
     out, failures = shard / "out/vggish/shard000.zarr", shard / "out/failures/shard000.vggish.tsv"
-    assert cli(["extract", "--encoder", "vggish", "--shards", str(shard / "shards.json"), "--shard", _shard(shard)[1],
-                "--out", str(out), "--failures", str(failures), "--T1", str(T1), "--weights", "random",
-                "--weights-seed", "0", "--device", "cpu", "--batch-frames", "6", "--workers", "1",
-                "--threads", "2"]) == 0
+    spec = extract_spec("vggish", batch=6, T1=T1, workers=1)
+    assert cli(["extract", "--spec", spec.to_json(), "--shards", str(shard / "shards.json"), "--shard",
+                _shard(shard)[1], "--out", str(out), "--failures", str(failures), "--threads", "2"]) == 0
     return store.open_read(out), read_failures(failures)
 
 
@@ -187,7 +190,7 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
     for vid in ("aligned", "portrait48"):
         # decoded as extraction decodes by default: every frame, full size, the frame nearest each centre
         decoded = media.decode_frames(shard / "videos" / f"{vid}.mp4", T1)
-        direct = encoders.clip_maps(clip_run.model, encoders.clip_image_transform()(decoded.data), "fp32")
+        direct = encoders.clip_maps(clip_run.encoder.model, encoders.clip_image_transform()(decoded.data), "fp32")
         stored = torch.from_numpy(group["maps"][_rows(group)[vid]].astype(np.float32))
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
     attrs = dict(group.attrs)
@@ -196,11 +199,11 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
     assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
 
-def test_in_process_and_worker_decoding_give_identical_vggish_features(shard, vggish_out, tmp_path):
+def test_in_process_and_worker_decoding_give_identical_vggish_features(shard, vggish_out, tmp_path, extract_spec):
     ids = ["aligned", "audio_only", "corrupt", "gray", "long300"]  # the shard's first two batches of 6 seconds
     first = vggish_out[0]
-    run = load_encoder("vggish", "random", seed=0, device="cpu", batch_size=6, precision=first.attrs["precision"])
-    extract_shard(run, start_decoding(run.name, ids, shard / "videos", T1, workers=0), tmp_path / "v.zarr",
+    spec = extract_spec("vggish", batch=6, precision=first.attrs["precision"], T1=T1, workers=0)
+    extract_shard(load_encoder(spec), start_decoding(spec, ids, shard / "videos"), tmp_path / "v.zarr",
                   tmp_path / "f.tsv")
     again = store.open_read(tmp_path / "v.zarr")
     rows = [_rows(first)[vid] for vid in store.read_strings(again, "video_id")]
@@ -224,9 +227,10 @@ def test_batcher_fills_batches_across_videos_and_returns_each_video_in_order():
     assert [out.tolist() for _, out in done] == [[0, 10, 20], [30, 40, 50, 60, 70], [80, 90]]
 
 
-def test_shard_where_every_video_fails_writes_an_empty_store(shard, clip_run, tmp_path):
+def test_shard_where_every_video_fails_writes_an_empty_store(shard, clip_run, tmp_path, extract_spec):
     out, failures = tmp_path / "s.zarr", tmp_path / "s.tsv"
-    decoding = start_decoding(clip_run.name, ["corrupt", "empty", "missing"], shard / "videos", T1, workers=0)
+    decoding = start_decoding(extract_spec("clip_rn50", T1=T1, workers=0), ["corrupt", "empty", "missing"],
+                              shard / "videos")
     result = extract_shard(clip_run, decoding, out, failures)
     assert result == {"stored": 0, "failed": 3}
     group = store.open_read(out)
@@ -234,8 +238,9 @@ def test_shard_where_every_video_fails_writes_an_empty_store(shard, clip_run, tm
     assert read_failures(failures)["video_id"].tolist() == ["corrupt", "empty", "missing"]
 
 
-def test_a_job_killed_mid_write_leaves_no_store_and_no_temporary(shard, tmp_path, monkeypatch):
-    run = load_encoder("vggish", "random", seed=0, device="cpu", batch_size=2)
+def test_a_job_killed_mid_write_leaves_no_store_and_no_temporary(shard, tmp_path, monkeypatch, extract_spec):
+    spec = extract_spec("vggish", batch=2, T1=T1, workers=0)
+    run = load_encoder(spec)
     original, calls = ShardWriter.add, []
 
     def dying_add(self, *args):
@@ -247,15 +252,9 @@ def test_a_job_killed_mid_write_leaves_no_store_and_no_temporary(shard, tmp_path
     monkeypatch.setattr(ShardWriter, "add", dying_add)
     out_dir = tmp_path / "features"
     with pytest.raises(KeyboardInterrupt):
-        decoding = start_decoding(run.name, ["aligned", "gray", "short3", "stereo44k"], shard / "videos", T1,
-                                  workers=0)
+        decoding = start_decoding(spec, ["aligned", "gray", "short3", "stereo44k"], shard / "videos")
         extract_shard(run, decoding, out_dir / "s.zarr", out_dir / "s.tsv")
     assert len(calls) == 3 and list(out_dir.iterdir()) == []
-
-
-def test_fps_other_than_one_is_rejected(shard, clip_run):
-    with pytest.raises(ValueError, match="one frame per second"):
-        start_decoding(clip_run.name, ["aligned"], shard / "videos", T1, fps=2)
 
 
 def test_failures_merge_is_sorted_with_the_contract_columns(shard, clip_out, vggish_out, tmp_path):
@@ -269,7 +268,7 @@ def test_failures_merge_is_sorted_with_the_contract_columns(shard, clip_out, vgg
 
 
 def test_layout_matches_the_contract():
-    """The stable layouts of ../shared/design.md, and the added encoders (CLIP ViT's shapes follow its backbone)."""
+    """The stable layouts of the store contract, and the added encoders (CLIP ViT's shapes follow its backbone)."""
     assert LAYOUT["clip_rn50"] == ("maps", (7, 7, 2048), "float16") and LAYOUT["vggish"] == ("emb", (128,), "float32")
     assert LAYOUT["resnet18"] == ("maps", (7, 7, 512), "float16")
     assert LAYOUT["clip_vit"] == ("emb", None, "float16") and LAYOUT["clip_vit_tokens"] == ("tokens", None, "float16")
@@ -294,15 +293,14 @@ def truth_videos(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def truth_audio(truth_videos, tmp_path_factory):
-    """The VGGish and CLIP ViT stores' attrs of the clips (default decoding)."""
+def truth_audio(truth_videos, tmp_path_factory, extract_spec):
+    """The VGGish and CLIP ViT (the default config's ViT-B-32) stores' attrs of the clips (default decoding)."""
     out = tmp_path_factory.mktemp("truth_out")
     attrs = {}
     for name in ("vggish", "clip_vit"):
-        run = load_encoder(name, "random", seed=0, device="cpu", batch_size=8, precision="fp32",
-                           backbone="ViT-B-32")
+        spec = extract_spec(name, batch=8, T1=T1, workers=0)
         stores = [out / f"{name}.zarr"] + ([out / "tokens.zarr"] if name == "clip_vit" else [])
-        extract_shard(run, start_decoding(name, list(TRUTH_CLIPS), truth_videos, T1, workers=0, backbone="ViT-B-32"),
+        extract_shard(load_encoder(spec), start_decoding(spec, list(TRUTH_CLIPS), truth_videos),
                       stores if len(stores) > 1 else stores[0], out / f"{name}.tsv")
         attrs[name] = dict(store.open_read(stores[0]).attrs)
     return attrs
@@ -310,7 +308,7 @@ def truth_audio(truth_videos, tmp_path_factory):
 
 @pytest.mark.parametrize("path", DECODE_PATHS)
 def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, truth_audio, clip_run, path,
-                                                               monkeypatch, tmp_path):
+                                                               monkeypatch, tmp_path, extract_spec):
     """CLIP-RN50 (each decode path: default, to the input size, skipping, the ffmpeg fallback), CLIP ViT and
     VGGish stores record the same length (the file's) and cut flag for each video; n_seconds stays per stream."""
     decode_frames = media.decode_frames
@@ -320,8 +318,9 @@ def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, tru
         def broken(*args, **kwargs):
             raise RuntimeError("simulated decord failure")
         monkeypatch.setattr(media, "_frames_decord", broken)
-    decoding = start_decoding("clip_rn50", list(TRUTH_CLIPS), truth_videos, T1, workers=0,
-                              decode=DECODE_PATHS[path])
+    spec = extract_spec("clip_rn50", T1=T1, workers=0)
+    spec = dataclasses.replace(spec, decode=dataclasses.replace(spec.decode, **DECODE_PATHS[path]))
+    decoding = start_decoding(spec, list(TRUTH_CLIPS), truth_videos)
     extract_shard(clip_run, decoding, tmp_path / "clip.zarr", tmp_path / "clip.tsv")
     clip = dict(store.open_read(tmp_path / "clip.zarr").attrs)
     expected_path = media.REF_FRAMES if path == "skip_frames" else media.FULL
@@ -338,25 +337,28 @@ def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, tru
 
 @pytest.mark.parametrize("decode", [{}, {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.1,
                                          "deblock": False}, {"skip_frames": True}])
-def test_features_decode_reaches_the_extract_cli(decode):
-    """config features.decode -> the workflow's extract arguments -> the CLI's decode options, both ways of each
-    switch (an opt-in left out of the arguments would silently decode the default way)."""
+def test_features_decode_reaches_the_extract_cli(decode, monkeypatch):
+    """config features.decode -> the workflow's extract spec -> the rule's --spec JSON -> the decoder's options,
+    each switch both ways (an opt-in lost on the way would silently decode the default way)."""
     import argparse
-    import shlex
     from pathlib import Path
 
-    import yaml
-
     from avqa import workflow as W
+    from avqa.features import extract
 
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    config["features"]["decode"] = decode
+    config = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    config["features"]["decode"] = {**config["features"]["decode"], **decode}
+    spec = W.extract_spec(config, "clip_rn50")
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["extract", "--encoder", "clip_rn50", "--shards", "s.json", "--shard", "s", "--out",
-                              "o.zarr", "--failures", "f.tsv", *shlex.split(W.extract_args(config, "clip_rn50"))])
-    assert decode_options(args) == {**DECODE_DEFAULTS, **decode}
-    bare = parser.parse_args(["extract", "--encoder", "clip_rn50", "--shards", "s.json", "--shard", "s", "--out",
-                              "o.zarr", "--failures", "f.tsv", "--T1", "4"])
-    assert decode_options(bare) == DECODE_DEFAULTS == {"to_input_size": False, "skip_frames": False,
-                                                       "max_offset_s": 0.25, "deblock": True}
+    args = parser.parse_args(["extract", "--spec", spec.to_json(), "--shards", "s.json", "--shard", "s", "--out",
+                              "o.zarr", "--failures", "f.tsv", "--threads", "1"])
+    seen = {}
+    monkeypatch.setattr(extract, "read_shard", lambda *a: (Path("videos"), []))
+    monkeypatch.setattr(extract, "start_decoding", lambda spec, *a: seen.setdefault("spec", spec) and 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        args.func(args)
+    assert seen["spec"] == spec and seen["spec"].decode.to_dict() == config["features"]["decode"]
+    default = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")["features"]["decode"]
+    assert {k: v for k, v in seen["spec"].decode.to_dict().items() if k not in decode} == \
+        {k: v for k, v in default.items() if k not in decode}

@@ -16,9 +16,10 @@ from avqa.data import instruments as labels
 from avqa.data.instruments import (RULES, InstrumentLabelError, canonical_template, instrument_labels,
                                    instrument_name, labels_from_annotations, labels_from_scenes, multi_hot,
                                    read_labels, register, source_targets)
-from avqa.data.vocab import INSTRUMENTS, TEMPLATES
+from avqa.vocab import INSTRUMENTS, TEMPLATES
+from conftest import MUSIC_AVQA_DIR
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason=f"real MUSIC-AVQA annotations not present at {SHARED}")
 TYPE_OF = {t: gt for gt, group in TEMPLATES.items() for t in group}
 
@@ -292,10 +293,10 @@ def test_cli_scenes_and_annotations(tmp_path):
 
     annotations = write_json(tmp_path / "avqa-val.json", [record("00000001", "Is there a <Object> sound?",
                                                                  ["violin"], "yes", 1)])
-    run_cli(["instruments", "--annotations", str(annotations), "--out", str(out), "--split-modalities"])
+    run_cli(["instruments", "--annotations", str(annotations), "--out", str(out)])
     table = read_labels(out)
-    assert table.to_dict("records") == [{"video_id": "00000001", "audio": ["violin"], "visual": [],
-                                         "source": "annotations"}]
+    assert table.to_dict("records") == [{"video_id": "00000001", "audio": ["violin"], "visual": ["violin"],
+                                         "source": "annotations"}]           # the union (the paper's single p_C)
     with pytest.raises(SystemExit):
         run_cli(["instruments", "--scenes", str(scenes), "--annotations", str(annotations), "--out", str(out)])
 

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import torch
 
-from avqa.features import store
+from avqa import store
+from avqa.specs.features import ShardsSpec
 from media_factory import make_video
 from training_fixtures import make_dataset, run_config
 
@@ -57,23 +58,22 @@ def shard(tmp_path_factory) -> Path:
     for i in range(5):
         make_video(videos / f"v{i}.mp4", seconds=6, colours=["red", "lime", "blue"] * 2, fps=5)
     pd.DataFrame({"video_id": [f"v{i}" for i in range(5)]}).to_parquet(root / "a.parquet")
-    assert subprocess.run(avqa("shards", "--annotations", str(root / "a.parquet"), "--videos-dir", str(videos),
-                               "--videos-per-shard", "100", "--out", str(root / "shards.json")),
-                          capture_output=True).returncode == 0
+    spec = ShardsSpec(videos_dir=str(videos), videos_per_shard=100, max_missing_fraction=0.0)
+    assert subprocess.run(avqa("shards", "--annotations", str(root / "a.parquet"), "--spec", spec.to_json(),
+                               "--out", str(root / "shards.json")), capture_output=True).returncode == 0
     return root
 
 
-def extract_cmd(root: Path, out: Path) -> list[str]:
+def extract_cmd(root: Path, out: Path, spec) -> list[str]:
     (name,) = json.loads((root / "shards.json").read_text())["shards"]
-    return avqa("extract", "--encoder", "clip_rn50", "--shards", str(root / "shards.json"), "--shard", name,
-                "--out", str(out), "--failures", str(out.with_suffix(".tsv")), "--T1", "6", "--weights", "random",
-                "--device", "cpu", "--precision", "fp32", "--batch-frames", "2", "--workers", "0",
-                "--threads", "1")
+    return avqa("extract", "--spec", spec.to_json(), "--shards", str(root / "shards.json"), "--shard", name,
+                "--out", str(out), "--failures", str(out.with_suffix(".tsv")), "--threads", "1")
 
 
-def test_extraction_killed_mid_write_leaves_nothing_finished_and_reruns_clean(shard):
+def test_extraction_killed_mid_write_leaves_nothing_finished_and_reruns_clean(shard, extract_spec):
+    spec = extract_spec("clip_rn50", batch=2, T1=6, workers=0)
     out = shard / "killed" / "shard.zarr"
-    proc = subprocess.Popen(extract_cmd(shard, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(extract_cmd(shard, out, spec), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The temporary store exists and holds its first video: the job is mid-write.
     kill_when(proc, lambda: any((p / "maps" / "c").exists() for p in leftovers(out) if ".tmp-" in p.name))
     assert not out.exists() and not out.with_suffix(".tsv").exists()
@@ -81,11 +81,11 @@ def test_extraction_killed_mid_write_leaves_nothing_finished_and_reruns_clean(sh
         store.open_read(out)
     assert leftovers(out)                                    # SIGKILL ran no cleanup: the temporary is still there
 
-    done = subprocess.run(extract_cmd(shard, out), capture_output=True, text=True)
+    done = subprocess.run(extract_cmd(shard, out, spec), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert leftovers(out) == []                              # the rerun removed the dead writer's temporary
     clean = shard / "clean" / "shard.zarr"
-    assert subprocess.run(extract_cmd(shard, clean), capture_output=True).returncode == 0
+    assert subprocess.run(extract_cmd(shard, clean, spec), capture_output=True).returncode == 0
     rerun, reference = store.open_read(out), store.open_read(clean)
     assert store.read_strings(rerun, "video_id") == store.read_strings(reference, "video_id") == \
         [f"v{i}" for i in range(5)]

@@ -153,7 +153,9 @@ def test_ffmpeg_fallback_handles_cut_videos(videos):
 
 # --- decoding less: to the encoder's size, only the frames the 1-fps sampling can get cheaply ---------------
 MOVING = {"pattern": "testsrc2", "fps": 25, "audio": False}   # moving pictures: a wrong frame changes the pixels
-SKIP = {"skip": True, "skip_min_pixels": 0}   # the test clips are far too small for skipping to pay by default
+MAX_OFFSET_S = 0.25   # the decoded frame's farthest distance from a centre on the skipping path (config.yaml's)
+# the test clips are far too small for skipping to pay by default
+SKIP = {"skip": True, "skip_min_pixels": 0, "max_offset_s": MAX_OFFSET_S}
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +236,7 @@ def test_dense_keyframes_are_decoded_alone_and_bit_exactly(x264):
     path = x264["dense_keys"]
     decoded = media.decode_frames(path, T1=6, pad=False, **SKIP)
     assert decoded.seconds.decode_path == media.KEYFRAMES
-    assert 0.2 < decoded.seconds.max_offset <= media.MAX_OFFSET_S  # keyframes 0.48 s apart drift from 1-s centres
+    assert 0.2 < decoded.seconds.max_offset <= MAX_OFFSET_S  # keyframes 0.48 s apart drift from 1-s centres
     times = media.centre_times(6) + np.array(decoded.seconds.offsets)
     assert np.array_equal(decoded.data, full_frames_at(path, times))
 
@@ -242,9 +244,12 @@ def test_dense_keyframes_are_decoded_alone_and_bit_exactly(x264):
 def test_skipping_only_pays_from_skip_min_pixels_on(x264, videos):
     """bframes: 144 frames of 320x240 up to the last centre's bound (5.75 s) = 1.106e7 pixels to decode."""
     path = x264["bframes"]
-    assert media.decode_frames(path, T1=6, skip=True, skip_min_pixels=1.09e7).seconds.decode_path == media.REF_FRAMES
-    assert media.decode_frames(path, T1=6, skip=True, skip_min_pixels=1.12e7).seconds.decode_path == media.FULL
-    assert media.decode_frames(videos["cfr25"], T1=5, skip=True).seconds.decode_path == media.FULL   # default
+    skip = {"skip": True, "max_offset_s": MAX_OFFSET_S}
+    assert media.decode_frames(path, T1=6, skip_min_pixels=1.09e7, **skip).seconds.decode_path == media.REF_FRAMES
+    assert media.decode_frames(path, T1=6, skip_min_pixels=1.12e7, **skip).seconds.decode_path == media.FULL
+    assert media.decode_frames(videos["cfr25"], T1=5, **skip).seconds.decode_path == media.FULL   # default
+    with pytest.raises(ValueError, match="skip=True needs max_offset_s"):
+        media.decode_frames(path, T1=6, skip=True)
 
 
 def test_skipping_that_would_drift_past_the_bound_decodes_every_frame(x264):
@@ -252,7 +257,7 @@ def test_skipping_that_would_drift_past_the_bound_decodes_every_frame(x264):
     full = media.decode_frames(x264["sparse_refs"], T1=6, pad=False)
     assert sparse.seconds.decode_path == media.FULL and np.array_equal(sparse.data, full.data)
     assert sparse.seconds.offsets == full.seconds.offsets
-    strict = media.decode_frames(x264["bframes"], T1=6, pad=False, **SKIP, max_offset_s=0.01)
+    strict = media.decode_frames(x264["bframes"], T1=6, pad=False, **{**SKIP, "max_offset_s": 0.01})
     assert strict.seconds.decode_path == media.FULL
     assert np.array_equal(strict.data, media.decode_frames(x264["bframes"], T1=6, pad=False).data)
 
@@ -284,7 +289,7 @@ def test_nearest_frames_prefers_the_earlier_frame_on_a_tie():
 def test_skipping_keeps_each_seconds_picture_within_the_bound(videos, name):
     decoded = media.decode_frames(videos[name], T1=5, **SKIP)
     assert colours_of(decoded.data) == COLOURS
-    assert decoded.seconds.decode_path != media.FULL and decoded.seconds.max_offset <= media.MAX_OFFSET_S
+    assert decoded.seconds.decode_path != media.FULL and decoded.seconds.max_offset <= MAX_OFFSET_S
 
 
 def test_skipping_pads_short_and_cuts_long_videos(videos, x264):

@@ -10,43 +10,22 @@ import torch
 import torch.nn.functional as F
 
 from avqa.models import REGISTRY, build_model, count_trainable, trainable_by_block, valid_options
-from avqa.models.blocks import (JTG, ORDERS, AnswerHead, TargetWord, TSGPlus, arrange_tokens, combine_attention,
-                                split_tokens, token_positions, word_token_mask)
+from avqa.models.blocks import ORDERS, AnswerHead, arrange_tokens, split_tokens, token_positions
+from avqa.models.tass_blocks import (JTG, TargetWord, TSGPlus, combine_attention, question_query,
+                                     word_token_mask)
 from avqa.models.params import parameter_report, parse_options
+from model_batches import SMALL as SMALL_MODELS, small_model as build_small, tass_batch as make_batch
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Small dimensions for speed; the contract's sizes are checked in test_full_size_shapes_fp32_and_bf16.
-SMALL = dict(d_model=16, heads=2, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20, token_dim=12)
-
-
-def make_batch(U=3, B=5, T=4, L=6, visual_dim=24, audio_dim=8, sentence_dim=20, token_dim=12, seed=0,
-               video_index=None):
-    g = torch.Generator().manual_seed(seed)
-    index = torch.arange(B) % U if video_index is None else torch.as_tensor(video_index)
-    lengths = torch.randint(2, L + 1, (B, 1), generator=g)
-    token_mask = torch.arange(L)[None] < lengths
-    target_mask = token_mask & (torch.arange(L)[None] == 1)
-    target_mask[0] = False  # a question that names no object
-    return {
-        # tiny values on a large common offset, like random-encoder features
-        "visual": 1e-3 * torch.randn(U, T, 7, 7, visual_dim, generator=g) + 0.7,
-        "audio": torch.randn(U, T, audio_dim, generator=g),
-        "video_index": index.long(),
-        "sentence": torch.randn(B, sentence_dim, generator=g),
-        "tokens": torch.randn(B, L, token_dim, generator=g) * token_mask[..., None],
-        "token_mask": token_mask,
-        "target_mask": target_mask,
-        "answer": torch.randint(0, 42, (B,), generator=g),
-        "question_id": torch.arange(B),
-    }
+SMALL = SMALL_MODELS["tass"]
 
 
 def small_model(seed=0, **options):
-    torch.manual_seed(seed)
-    return build_model("tass", **{**SMALL, **options})
+    return build_small("tass", seed, **options)
 
 
 # --- TSG+ threshold semantics --------------------------------------------------------------------------------
@@ -232,7 +211,7 @@ def test_jtg_without_ffn_has_no_ffn_parameters_and_returns_the_attention_output(
     f_v, f_a, f_q = jtg_inputs(d=d)
     with torch.no_grad():
         tokens = arrange_tokens(paper.lstm_v(f_v)[0], paper.lstm_a(f_a)[0], "IL(V;A)")
-        x, _ = paper.attn(f_q, tokens)
+        x, _ = question_query(paper.attn, f_q, tokens)
         paper.mean_mlp = torch.nn.Identity()                       # isolate f_att (eq. 14: f_att = MHA output)
         fused, _ = paper(f_v, f_a, f_q)
         torch.testing.assert_close(fused, x + tokens.mean(1))
@@ -248,7 +227,7 @@ def test_paper_mean_fusion_is_an_mlp_of_the_mean_post_lstm_token():
         v_seq, a_seq = jtg.lstm_v(f_v)[0], jtg.lstm_a(f_a)[0]
         average = sum(v_seq[:, t] + a_seq[:, t] for t in range(T)) / (2 * T)     # Avg over the 2T tokens of f_av
         tokens = arrange_tokens(v_seq, a_seq, "IL(V;A)")
-        expected = jtg.attn(f_q, tokens)[0] + jtg.mean_mlp(average)
+        expected = question_query(jtg.attn, f_q, tokens)[0] + jtg.mean_mlp(average)
         torch.testing.assert_close(jtg(f_v, f_a, f_q)[0], expected)
         # the per-video audio path (audio_index) gives the same mean
         per_video, index = f_a[[2, 0, 1]], torch.tensor([1, 2, 0])                # per_video[index] == f_a
@@ -256,7 +235,8 @@ def test_paper_mean_fusion_is_an_mlp_of_the_mean_post_lstm_token():
         # dual stream: the same Avg of the post-LSTM tokens
         dual = JTG(d, 2, 0.0, stream="dual").eval()
         v_seq, a_seq = dual.lstm_v(f_v)[0], dual.lstm_a(f_a)[0]
-        x = dual.stream_fuse(torch.cat([dual.attn(f_q, v_seq)[0], dual.attn_audio(f_q, a_seq)[0]], -1))
+        attended = [question_query(dual.attn, f_q, v_seq)[0], question_query(dual.attn_audio, f_q, a_seq)[0]]
+        x = dual.stream_fuse(torch.cat(attended, -1))
         torch.testing.assert_close(dual(f_v, f_a, f_q)[0], x + dual.mean_mlp(torch.cat([v_seq, a_seq], 1).mean(1)))
     with pytest.raises(ValueError, match="mean_fusion"):
         JTG(d, 2, 0.0, mean_fusion="avg")
@@ -269,7 +249,7 @@ def test_tjstg_forms_of_jtg_by_hand():
     f_v, f_a, f_q = jtg_inputs(d=d)
     with torch.no_grad():
         tokens = arrange_tokens(jtg.lstm_v(f_v)[0], jtg.lstm_a(f_a)[0], "IL(V;A)")
-        x, _ = jtg.attn(f_q, tokens)
+        x, _ = question_query(jtg.attn, f_q, tokens)
         f_att = jtg.norm(x + jtg.ffn(x))
         mean = jtg.fuse_mean(torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1)))   # pre-LSTM features
         torch.testing.assert_close(jtg(f_v, f_a, f_q)[0], f_att + mean)
@@ -311,7 +291,7 @@ def reference_old_forward(model, batch):
     f_v = model.tsg.fc(torch.tanh(torch.cat([m.mean(2), torch.einsum("btp,btpd->btd", attention, m)], -1)))
     jtg = model.jtg
     tokens = arrange_tokens(jtg.lstm_v(f_v)[0], jtg.lstm_a(f_a)[0][index], "IL(V;A)")
-    x = jtg.attn(f_q, tokens)[0]
+    x = question_query(jtg.attn, f_q, tokens)[0]
     fused = jtg.norm(x + jtg.ffn(x)) + jtg.fuse_mean(torch.tanh(torch.cat([f_a[index].mean(1), f_v.mean(1)], -1)))
     return model.answer_head.fc(torch.tanh(fused * f_q)), attention, chosen
 

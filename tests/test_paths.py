@@ -23,3 +23,13 @@ def test_patterns_keep_their_wildcards_and_the_root_is_configurable():
     assert Layout().run_file("model_best.pt") == "results/runs/{experiment}/{variant}/seed{seed}/model_best.pt"
     assert Layout.of({"results_dir": "/scratch/avqa/"}).table("table3") == "/scratch/avqa/table3.csv"
     assert Layout.of({}).root == "results"
+
+
+def test_the_synthetic_dataset_and_pretraining_paths_come_from_the_layout():
+    P = Layout()
+    assert P.synthetic_videos() == "results/synthetic/videos" and P.synthetic_scenes() == "results/synthetic/scenes.json"
+    assert P.synthetic_annotations("val") == "results/synthetic/avqa-val.json"
+    assert P.standin_videos() == "results/standins/videos"
+    assert P.pretrain_file("model_best.pt", "exp", "avst", 1) == "results/runs/exp/avst/seed1/pretrain/model_best.pt"
+    moved = Layout.of({"results_dir": "out", "synthetic": {"out_dir": "/data/syn"}})   # synthetic.out_dir
+    assert moved.synthetic_annotations() == "/data/syn/avqa-{split}.json" and moved.table("table1") == "out/table1.csv"

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from avqa.data.vocab import QUESTION_TYPES
-from avqa.features import store
+from avqa.vocab import QUESTION_TYPES
+from avqa import store
 from avqa.paths import Layout
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,15 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from matplotlib.container import BarContainer
 from matplotlib.image import imread
 from media_factory import make_video
-from run_fixtures import make_run
+from run_fixtures import make_run, rows_of
 from training_fixtures import make_dataset, run_config
 
 from avqa.reporting.attention import centre_square, pick_questions, run_attention, segment_seconds
 from avqa.cli import main
 from avqa.models import build_model
+from avqa.reporting.plots import accuracy_chart, read_table
 from avqa.reporting.tables import TABLES, build_table, group_runs, write_table
+from avqa.specs.reporting import CurvesSpec
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -47,6 +50,37 @@ def test_accuracy_chart_of_an_ablation_table_and_of_table1(ablation_runs, tmp_pa
     assert not list((tmp_path / "plots").glob(".*tmp*"))        # atomic: no temporary left behind
 
 
+def test_accuracy_chart_is_a_grid_of_one_panel_per_question_type_group(tmp_path):
+    """Table 1's 13 columns x 9 rows: four panels (Audio, Visual, Audio-Visual, All) on a shared y axis, each with
+    its group's columns as tick labels and error bars from the statistics, a PNG narrower than 2000 px."""
+    runs = [make_run(tmp_path / "runs", f"model{k}", s, (k + s) % 5, label=f"Model {k}") for k in range(9)
+            for s in (0, 1)]
+    csv = tmp_path / "table1.csv"
+    write_table(TABLES["table1"], build_table(TABLES["table1"], group_runs([str(d) for d in runs]), full="model0",
+                                              n_resamples=200), csv)
+    table, stats = read_table(csv, TABLES["table1"]), pd.read_csv(tmp_path / "table1_stats.csv")
+    fig = accuracy_chart(TABLES["table1"], table, stats)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["Audio", "Visual", "Audio-Visual", "All"]
+    assert [[t.get_text() for t in ax.get_xticklabels()] for ax in axes] == [
+        ["A Count", "A Comp", "A Avg"], ["V Count", "V Loc", "V Avg"],
+        ["AV Exist", "AV Loc", "AV Count", "AV Comp", "AV Temp", "AV Avg"], ["All Avg"]]
+    assert all(ax.get_ylim() == (0, 100) for ax in axes)                       # one shared y axis
+    assert [len(ax.patches) for ax in axes] == [9 * 3, 9 * 3, 9 * 6, 9 * 1]    # a bar per row and column
+    bars = [[c for c in ax.containers if isinstance(c, BarContainer)] for ax in axes]
+    assert all(len(b) == 9 and all(c.errorbar is not None for c in b) for b in bars)   # error bars kept
+    assert sum(len(c.get_offsets()) for c in axes[0].collections if c.get_offsets().size) > 0  # published stars
+    out = tmp_path / "table1_accuracy.png"
+    assert main(["plot-table", "--table", "table1", "--csv", str(csv), "--stats", str(tmp_path / "table1_stats.csv"),
+                 "--out", str(out)]) == 0
+    height, width = _png(out).shape[:2]
+    assert 800 <= width <= 2000 and height <= 1200, (width, height)
+    table4 = build_table(TABLES["table4"], group_runs([str(d) for d in runs[:4]]), full="model0", n_resamples=200)
+    axes = accuracy_chart(TABLES["table4"], table4).get_axes()               # the group averages: one each
+    assert [[t.get_text() for t in ax.get_xticklabels()] for ax in axes] == [[c.header] for c in
+                                                                              TABLES["table4"].columns]
+
+
 def test_accuracy_chart_rejects_another_tables_csv(ablation_runs, tmp_path):
     csv = tmp_path / "table3.csv"
     write_table(TABLES["table3"], build_table(TABLES["table3"], group_runs([str(d) for d in ablation_runs])), csv)
@@ -58,13 +92,13 @@ def test_accuracy_chart_rejects_another_tables_csv(ablation_runs, tmp_path):
 
 def test_training_curves_from_train_logs(ablation_runs, tmp_path, capsys):
     out = tmp_path / "curves.png"
-    assert main(["plot-curves", "--runs", *map(str, ablation_runs), "--label", "tass=TASS-Net (full)",
-                 "--title", "Training curves of the table2 runs", "--out", str(out)]) == 0
+    spec = CurvesSpec(rows=rows_of(ablation_runs, {"tass": "TASS-Net (full)"})).to_json()
+    assert main(["plot-curves", "--table", "table2", "--spec", spec, "--out", str(out)]) == 0
     assert "training curves of 4 runs" in capsys.readouterr().out
     _png(out)
     (ablation_runs[0] / "train_log.csv").unlink()
     with pytest.raises(FileNotFoundError, match="train_log.csv: no training log"):
-        main(["plot-curves", "--runs", *map(str, ablation_runs), "--out", str(out)])
+        main(["plot-curves", "--table", "table2", "--spec", spec, "--out", str(out)])
 
 
 def test_question_pick_segments_and_crop():
@@ -95,7 +129,7 @@ def test_attention_picture_of_a_hand_made_tass_run(tmp_path, capsys):
     for video_id in test["video_id"].unique():
         make_video(videos / f"{video_id}.mp4", seconds=4, size=(96, 64))
     out = tmp_path / "plots/attention/tass_seed0.png"
-    assert main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--questions", "2",
+    assert main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec", '{"questions": 2}',
                  "--out", str(out)]) == 0
     assert "attention of 2 test questions" in capsys.readouterr().out
     _png(out)
@@ -108,5 +142,5 @@ def test_attention_picture_of_a_hand_made_tass_run(tmp_path, capsys):
         assert item.question == f"q{item.question_id}" and item.answer.startswith("a")
     (videos / f"{test['video_id'].iloc[0]}.mp4").unlink()
     with pytest.raises(Exception, match="missing file"):
-        main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--questions", "3",
+        main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec", '{"questions": 3}',
               "--out", str(out)])

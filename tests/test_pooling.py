@@ -7,7 +7,8 @@ import pytest
 
 from avqa.cli import main
 from avqa.features.pooling import pool_avg, pool_stride, window
-from avqa.features.store import open_new, open_read, read_strings, write_strings
+from avqa.specs.reporting import PoolSpec
+from avqa.store import open_new, open_read, read_strings, write_strings
 
 
 def test_pool_avg_means_consecutive_windows():
@@ -75,8 +76,8 @@ def shards(tmp_path):
 def _pool_cli(root, ann, method, out, T_=T):
     return main(["pool", "--visual", str(root / "clip/shard000.zarr"), str(root / "clip/shard001.zarr"),
                  "--vggish", str(root / "vggish/shard000.zarr"), str(root / "vggish/shard001.zarr"),
-                 "--annotations", str(ann), "--split", "test", "--T", str(T_), "--method", method,
-                 "--out", str(out)])
+                 "--annotations", str(ann), "--split", "test",
+                 "--spec", PoolSpec(method=method, visual_encoder="clip_rn50", T=T_).to_json(), "--out", str(out)])
 
 
 def test_pool_cli_avg_layout_values_and_missing(shards):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from avqa.data.annotations import fill_template, load_annotations
 from avqa.data.prompts import PROMPTS, declarative_template, normalise_template, prompt_for, prompts_for
-from avqa.data.vocab import PLACEHOLDERS, TEMPLATES
+from avqa.vocab import PLACEHOLDERS, TEMPLATES
+from conftest import MUSIC_AVQA_DIR
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+DATA = MUSIC_AVQA_DIR
 ALL_TEMPLATES = [t for group in TEMPLATES.values() for t in group]
 QUIRKY = ("Are there <Object> and <Object> sound? ", "How many sounding <Object> in the video？",
           "What kind of instrument is the <LRer> instrument? ")

@@ -12,47 +12,22 @@ from avqa.models import CLIP_WORD_MODELS, EXTRA_INPUTS, build_model, count_train
 from avqa.models.blocks import fit_input_stats, input_sources
 from avqa.models.cost import default_shapes, model_cost
 from avqa.models.qa_tiger import QA_TIGER_SOURCES, GaussianExperts, gaussian_weights
+from model_batches import SMALL as SMALL_MODELS, input_stats, qa_tiger_batch as make_batch, small_model as build_small
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-SMALL = dict(d_model=16, heads=2, dropout=0.0, frame_dim=12, token_dim=10, n_tokens=5, audio_dim=8, word_dim=6)
-
-
-def make_batch(U=3, B=5, T1=20, L=7, lengths=None, seed=0, video_index=None):
-    g = torch.Generator().manual_seed(seed)
-    index = torch.arange(B) % U if video_index is None else torch.as_tensor(video_index)
-    lengths = torch.randint(2, L + 1, (B,), generator=g) if lengths is None else torch.as_tensor(lengths)
-    mask = torch.arange(L)[None] < lengths[:, None]
-    return {
-        "visual": 1e-3 * torch.randn(U, T1, SMALL["frame_dim"], generator=g) + 0.5,
-        "visual_tokens": torch.randn(U, T1, SMALL["n_tokens"], SMALL["token_dim"], generator=g),
-        "audio": 0.1 * torch.randn(U, T1, SMALL["audio_dim"], generator=g) + 2.0,
-        "question_clip": torch.randn(B, SMALL["frame_dim"], generator=g),
-        "prompt": torch.randn(B, SMALL["frame_dim"], generator=g),
-        "question_tokens": torch.randn(B, L, SMALL["word_dim"], generator=g) * mask[..., None],
-        "question_token_mask": mask,
-        "video_index": index.long(),
-        "answer": torch.randint(0, 42, (B,), generator=g),
-        "question_id": torch.arange(B),
-    }
+SMALL = SMALL_MODELS["qa_tiger"]
 
 
 def small_model(seed=0, **options):
-    torch.manual_seed(seed)
-    return build_model("qa_tiger", **{**SMALL, **options})
+    return build_small("qa_tiger", seed, **options)
 
 
 def fit_on(model, batch):
     """Per-channel statistics of the batch's own inputs, as the trainer computes them on the train split."""
-    def stats(x):
-        x = x.reshape(-1, x.shape[-1])
-        return x.mean(0), x.std(0)
-    words = batch["question_tokens"][batch["question_token_mask"]]
-    return fit_input_stats(model, {**{k: stats(batch[k]) for k in ("visual", "visual_tokens", "audio",
-                                                                    "question_clip")},
-                                   "question_tokens": stats(words)})
+    return fit_input_stats(model, input_stats(batch, QA_TIGER_SOURCES))
 
 
 # --- shapes and registration -------------------------------------------------------------------------------------
@@ -83,7 +58,7 @@ def test_word_dim_defaults_to_the_text_width_of_every_backbone():
     from avqa.features.encoders.clip_vit import BACKBONES, clip_vit_dims
 
     for backbone in BACKBONES:
-        dims = clip_vit_dims(backbone)
+        dims = clip_vit_dims(backbone, n_tokens=14)
         assert dims["text_width"] == dims["embedding"][0], backbone
     assert build_model("qa_tiger", frame_dim=512, text_dim=512).dims["word_dim"] == 512
 
@@ -290,17 +265,19 @@ def write_annotations(path, rows):
 
 def test_questions_vit_writes_the_word_features_once_per_distinct_question(tmp_path):
     from avqa import cli
-    from avqa.data.dataset import clip_word_batch, clip_word_features, clip_word_stats
-    from avqa.features import encoders, store
+    from avqa.training.dataset import clip_word_batch, clip_word_features, clip_word_stats
+    from avqa import store
+    from avqa.features import encoders
+    from avqa.specs.features import QuestionsVitSpec
 
     sound, count = "Is there a <Object> sound?", "How many musical instruments were heard throughout the video?"
     write_annotations(tmp_path / "train.parquet", [(30, sound, ["flute"]), (10, count, [])])
     write_annotations(tmp_path / "test.parquet", [(20, sound, ["flute"])])
     questions = ["Is there a flute sound?", count]
     out = tmp_path / "questions_clip_vit.zarr"
+    spec = QuestionsVitSpec(backbone="ViT-B-32", weights="random", weights_seed=0, device="cpu", batch=2)
     assert cli.main(["questions-vit", "--annotations", str(tmp_path / "train.parquet"),
-                     str(tmp_path / "test.parquet"), "--out", str(out), "--backbone", "ViT-B-32",
-                     "--weights", "random", "--device", "cpu", "--batch", "2"]) == 0
+                     str(tmp_path / "test.parquet"), "--out", str(out), "--spec", spec.to_json()]) == 0
     group = store.open_read(out)
     ids, rows = group["question_id"][:].tolist(), group["question_token_row"][:]
     assert ids == [10, 20, 30] and group.attrs["n_question_texts"] == 2 == group["question_tokens"].shape[0]

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import MUSIC_AVQA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-SHARED = ROOT.parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 FENCE = re.compile(r"^\s*```[a-z]*\s*$")
 INLINE = re.compile(r"`(snakemake [^`]+)`")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from avqa.features import store
+from avqa import store
 from avqa.features.encoders.resnet18 import load_resnet18, resnet18_maps, resnet18_transform
 from avqa.features.extract import extract_shard, load_encoder, start_decoding
 from media_factory import make_video
@@ -74,14 +74,14 @@ def test_pretrained_offline_raises_a_clear_error(tmp_path):
     assert "resnet18: path/to/resnet18-f37072fd.pth" in done.stdout
 
 
-def test_a_shard_extracts_into_the_resnet18_layout(tmp_path):
+def test_a_shard_extracts_into_the_resnet18_layout(tmp_path, extract_spec):
     videos = tmp_path / "videos"
     videos.mkdir()
     make_video(videos / "a.mp4", seconds=3, colours=["red", "lime", "blue"])
     make_video(videos / "b.mp4", seconds=2)
-    run = load_encoder("resnet18", "random", seed=0, device="cpu", batch_size=4, precision="fp32")
+    spec = extract_spec("resnet18", T1=3, workers=0)
     out = tmp_path / "resnet18/shard.zarr"
-    result = extract_shard(run, start_decoding("resnet18", ["a", "b", "missing"], videos, 3, workers=0), out,
+    result = extract_shard(load_encoder(spec), start_decoding(spec, ["a", "b", "missing"], videos), out,
                            tmp_path / "f.tsv")
     assert result == {"stored": 2, "failed": 1}
     group = store.open_read(out)

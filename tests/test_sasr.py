@@ -7,35 +7,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avqa.data.vocab import INSTRUMENTS
+from avqa.vocab import INSTRUMENTS
 from avqa.models import build_model, count_trainable, trainable_by_block
 from avqa.models.sasr import SaSRBlock, self_attention, token_init_std
+from model_batches import SMALL as SMALL_MODELS, sasr_batch as make_batch, small_model as build_small
 
 C = len(INSTRUMENTS)
-SMALL = dict(d_model=16, dropout=0.0, visual_dim=24, audio_dim=8, sentence_dim=20)
+SMALL = SMALL_MODELS["sasr"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def make_batch(U=3, B=5, T=4, H=7, visual_dim=24, audio_dim=8, sentence_dim=20, seed=0, video_index=None):
-    g = torch.Generator().manual_seed(seed)
-    index = torch.tensor([0, 0, 1, 2, 2][:B]) if video_index is None else torch.as_tensor(video_index)
-    return {
-        "visual": 1e-3 * torch.randn(U, T, H, H, visual_dim, generator=g) + 0.7,
-        "audio": torch.randn(U, T, audio_dim, generator=g),
-        "video_index": index.long(),
-        "sentence": torch.randn(B, sentence_dim, generator=g),
-        "answer": torch.randint(0, 42, (B,), generator=g),
-        "question_id": torch.arange(B),
-        "sources_audio": (torch.rand(U, C, generator=g) < 0.2).float(),
-        "sources_visual": (torch.rand(U, C, generator=g) < 0.2).float(),
-    }
-
-
 def small_model(seed=0, **options):
-    torch.manual_seed(seed)
-    return build_model("sasr", **{**SMALL, **options})
+    return build_small("sasr", seed, **options)
 
 
 # --- shapes -----------------------------------------------------------------------------------------------------

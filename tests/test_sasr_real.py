@@ -5,7 +5,6 @@ ids. One training run of one step through AVQADataset and train_run, then the ev
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +16,9 @@ from avqa.data.instruments import labels_from_annotations, write_labels
 from avqa.training.spec import split_dataset
 from avqa.training.train import train_run
 from training_fixtures import run_config, write_pooled, write_questions
+from conftest import MUSIC_AVQA_DIR
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 pytestmark = pytest.mark.skipif(not SHARED.exists(), reason=f"real MUSIC-AVQA annotations not present at {SHARED}")
 N_TRAIN = 12      # train videos with positive evidence, and as many without
 N_TEST = 12       # test videos that are not train videos (no label row), plus N_SHARED that are

@@ -12,12 +12,14 @@ import yaml
 from avqa import workflow as W
 from avqa.data.annotations import load_annotations
 from avqa.data.standins import base_of, make_standins
+from avqa.specs.data import StandinsSpec
 from avqa.features.media import decode_audio, decode_frames
 from avqa.features.shards import write_shards
 from benchmark_scripts import load_benchmark
+from conftest import MUSIC_AVQA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared/data/music_avqa"
+DATA = MUSIC_AVQA_DIR
 
 
 def parquet(tmp_path: Path, ids: list[str], name: str = "test") -> Path:
@@ -51,7 +53,7 @@ def test_the_base_choice_is_stable_and_spread():
 
 def test_odd_sizes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="even width and height"):
-        make_standins([parquet(tmp_path, ["a"])], tmp_path / "s", width=63)
+        make_standins([parquet(tmp_path, ["a"])], tmp_path / "s", seconds=2, width=63, height=48, fps=5, bases=2)
 
 
 def test_the_overlay_covers_every_real_id(tmp_path):
@@ -63,7 +65,7 @@ def test_the_overlay_covers_every_real_id(tmp_path):
     assert W.videos_dir(config) == "results_scale/standins/videos"
     assert W.made_videos(config) == ["results_scale/standins"]
     assert W.made_videos({**config, "music_avqa": {"videos_dir": "v"}}) == []
-    assert "--bases 8" in W.standins_args(config)
+    assert W.standins_spec(config) == StandinsSpec(seconds=2, width=96, height=72, video_fps=5, bases=8)
     files = []
     for split in ("val", "test"):
         rows = load_annotations(DATA / f"avqa-{split}.json")

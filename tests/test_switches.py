@@ -24,10 +24,10 @@ import yaml
 from avqa import workflow as W
 from avqa.features.layout import LAYOUT
 from avqa.models import build_model
-from avqa.models.blocks import JTG, MeanFusion
+from avqa.models.tass_blocks import JTG, MeanFusion, question_query
 from avqa.paths import Layout
 from avqa.training.spec import build, split_dataset
-from test_models import SMALL, make_batch, small_model
+from test_models import make_batch, small_model
 from training_fixtures import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def paper_single_stream(model, batch, f_v, order: str, positional: str):
         tokens[:, v_pos], tokens[:, a_pos] = v_seq, a_seq
         if positional == "sinusoidal":
             tokens = tokens + sinusoidal(*tokens.shape[1:])
-        x, weights = jtg.attn(f_q, tokens)
+        x, weights = question_query(jtg.attn, f_q, tokens)
         fused = x + jtg.mean_mlp(torch.cat([v_seq, a_seq], 1).mean(1))
         return model.answer_head(fused, f_q), weights
 
@@ -158,8 +158,8 @@ def paper_dual_stream(model, batch, f_v):
     with torch.no_grad():
         v_seq = jtg.lstm_v(f_v)[0]
         a_seq = jtg.lstm_a(f_a)[0][batch["video_index"]]
-        x_v, w_v = jtg.attn(f_q, v_seq)
-        x_a, w_a = jtg.attn_audio(f_q, a_seq)
+        x_v, w_v = question_query(jtg.attn, f_q, v_seq)
+        x_a, w_a = question_query(jtg.attn_audio, f_q, a_seq)
         fused = jtg.stream_fuse(torch.cat([x_v, x_a], -1)) + jtg.mean_mlp(torch.cat([v_seq, a_seq], 1).mean(1))
         return model.answer_head(fused, f_q), w_v, w_a
 

@@ -2,6 +2,7 @@
 streams, pixels and audio energy where the scene says, answer balance (avqa.data.synthetic)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from avqa import cli
+from avqa.specs.data import SplitVideos, SynthesizeSpec
 from avqa.data.annotations import KEYS, load_annotations
 from avqa.data.synthetic import answers, audio, catalog, render
 from avqa.data.synthetic.answers import answer
@@ -19,25 +21,25 @@ from avqa.data.synthetic.generate import SPLITS, Plan, annotation_json, plan_que
 from avqa.data.synthetic.questions import TEMPLATE_TYPE, placeholders
 from avqa.data.synthetic.scene import BLOCK_SECONDS, LOUDNESS_DB
 from avqa.data.synthetic.stats import answer_distribution, question_only_accuracy
-from avqa.data.vocab import ANSWERS, INSTRUMENTS, QUESTION_TYPES, TEMPLATES
+from avqa.vocab import ANSWERS, INSTRUMENTS, QUESTION_TYPES, TEMPLATES
+from conftest import MUSIC_AVQA_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+REAL = MUSIC_AVQA_DIR
 SECONDS, WIDTH, HEIGHT, RATE = 5, 160, 120, 44100
-TINY_ARGS = ["--videos-train", "2", "--videos-val", "2", "--videos-test", "2", "--seconds", str(SECONDS),
-             "--questions-per-video", "8", "--width", str(WIDTH), "--height", str(HEIGHT), "--video-fps", "5",
-             "--audio-rate", str(RATE), "--seed", "3"]
+TINY = SynthesizeSpec(videos=SplitVideos(train=2, val=2, test=2), seconds=SECONDS, questions_per_video=8,
+                      instruments=8, width=WIDTH, height=HEIGHT, video_fps=5, audio_rate=RATE, seed=3)
 
 
-def _synthesize(out_dir: Path, *extra: str) -> None:
-    assert cli.main(["synthesize", "--out-dir", str(out_dir), *TINY_ARGS, *extra]) == 0
+def _synthesize(out_dir: Path, *extra: str, spec: SynthesizeSpec = TINY) -> int:
+    return cli.main(["synthesize", "--out-dir", str(out_dir), "--spec", spec.to_json(), *extra])
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     out_dir = tmp_path_factory.mktemp("syn") / "synthetic"
-    _synthesize(out_dir, "--workers", "2")
+    assert _synthesize(out_dir, "--workers", "2") == 0
     return out_dir
 
 
@@ -106,7 +108,7 @@ def test_files_are_laid_out_like_the_real_ones_and_parse(dataset, records):
 
 
 def test_same_arguments_give_the_same_json_bytes(dataset, tmp_path):
-    _synthesize(tmp_path / "again")
+    assert _synthesize(tmp_path / "again") == 0
     for name in ("avqa-train.json", "avqa-val.json", "avqa-test.json", "scenes.json"):
         assert (tmp_path / "again" / name).read_bytes() == (dataset / name).read_bytes(), name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary output left behind"
@@ -305,11 +307,13 @@ def test_objects_fit_their_third_of_the_clip_crop_and_are_big_enough():
                 assert min(np.ptp(xs) + 1, np.ptp(ys) + 1) * to_crop >= 48, inst.name
 
 
-def test_bad_arguments_are_refused_with_a_clear_message(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="--instruments must be between 2 and 22"):
-        cli.main(["synthesize", "--out-dir", str(tmp_path / "x"), "--instruments", "30"])
-    with pytest.raises(SystemExit, match="even"):
-        cli.main(["synthesize", "--out-dir", str(tmp_path / "x"), "--width", "161"])
+def test_bad_settings_are_refused_with_a_clear_message(tmp_path, capsys):
+    for changed, needle in ((dataclasses.replace(TINY, instruments=30), "instruments must be between 2 and 22"),
+                            (dataclasses.replace(TINY, width=161), "even width/height"),
+                            (dataclasses.replace(TINY, seconds=1), "seconds must be >= 2"),
+                            (dataclasses.replace(TINY, videos=SplitVideos(train=2, val=0, test=2)), "videos.val")):
+        assert _synthesize(tmp_path / "x", spec=changed) == 2
+        assert "avqa synthesize: error: synthesize spec: " in (err := capsys.readouterr().err) and needle in err
     assert not (tmp_path / "x").exists()
 
 

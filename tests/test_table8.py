@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from run_fixtures import make_run
+from run_fixtures import make_run, table_spec_args
 
 from avqa.cli import main
 from avqa.reporting.tables import PAPER, TABLES, THIS_RUN, build_table, group_runs, to_markdown
@@ -44,14 +44,15 @@ def test_each_pooled_row_is_compared_with_its_own_peer(runs):
 
 
 def test_compare_naming_a_variant_without_runs_is_an_error(runs):
-    with pytest.raises(ValueError, match=r"--compare names variants without runs: \['tspm'\]"):
+    with pytest.raises(ValueError, match=r"compare names variants without runs: \['tspm'\]"):
         build_table(TABLES["table8"], group_runs([str(r) for r in runs]), pairs={"tspm": "avst"})
 
 
 def test_table8_cli_writes_the_table_and_its_chart(runs, tmp_path):
     out = tmp_path / "table8.csv"
-    main(["table", "--table", "table8", "--runs", *map(str, runs), "--label", "avst=AVST, its paper's input",
-          "--full", "tass", "--compare", "avst_avg=avst", "--compare", "sasr_avg=sasr", "--out", str(out)])
+    spec = table_spec_args(runs, labels={"avst": "AVST, its paper's input"}, full=("tass",),
+                           compare={"avst_avg": "avst", "sasr_avg": "sasr"})
+    assert main(["table", "--table", "table8", *spec, "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert table["method"].tolist()[0] == "AVST, its paper's input" and len(table) == 4
     assert table["All_diff"].tolist()[1] == 25.0

@@ -11,10 +11,13 @@ import pytest
 import torch
 
 from avqa import cli
-from avqa.features import encoders, store
+from avqa import store
+from avqa.features import encoders
 from avqa.features import questions as T
+from avqa.specs.features import QuestionsSpec
+from conftest import MUSIC_AVQA_DIR
 
-MUSIC_AVQA = Path(__file__).parents[1].parent / "shared/data/music_avqa"
+MUSIC_AVQA = MUSIC_AVQA_DIR
 QUESTIONS = [
     "Is the acoustic_guitar louder than the piano?",
     "How many musical instruments were heard throughout the video?",
@@ -111,6 +114,10 @@ def write_annotations(path: Path, rows: list[tuple[int, str, str]]) -> None:
     pd.DataFrame(records).to_parquet(path)
 
 
+def spec_json(batch: int) -> str:
+    return QuestionsSpec(weights="random", weights_seed=0, device="cpu", batch=batch).to_json()
+
+
 def test_cli_writes_sorted_store(tmp_path, capsys):
     write_annotations(tmp_path / "train.parquet", [
         (30, "What is the instrument on the <LR> of <Object>?", '["left", "acoustic_guitar"]'),
@@ -119,8 +126,7 @@ def test_cli_writes_sorted_store(tmp_path, capsys):
     write_annotations(tmp_path / "test.parquet", [(20, "Is there a <Object> sound?", '["flute"]')])
     out = tmp_path / "features" / "questions.zarr"
     assert cli.main(["questions", "--annotations", str(tmp_path / "train.parquet"), str(tmp_path / "test.parquet"),
-                     "--out", str(out), "--weights", "random", "--weights-seed", "0", "--device", "cpu",
-                     "--batch", "2"]) == 0
+                     "--out", str(out), "--spec", spec_json(batch=2)]) == 0
     group = store.open_read(out)
     assert group["question_id"][:].tolist() == [10, 20, 30]
     n_ctx = group.attrs["context_length"]
@@ -141,7 +147,7 @@ def test_repeated_questions_are_encoded_once_and_get_the_same_features(tmp_path,
     out = tmp_path / "questions.zarr"
     with caplog.at_level("INFO", logger="avqa.features.questions"):
         assert cli.main(["questions", "--annotations", str(tmp_path / "train.parquet"), "--out", str(out),
-                         "--weights", "random", "--device", "cpu", "--batch", "2"]) == 0
+                         "--spec", spec_json(batch=2)]) == 0
     assert "5 questions, 3 distinct" in caplog.text
     group = store.open_read(out)
     sentence, tokens = group["sentence"][:], group["tokens"][:]

@@ -11,7 +11,7 @@ import torch
 
 from avqa.models import REGISTRY
 from avqa.cli import main
-from avqa.data.dataset import AVQADataset
+from avqa.training.dataset import AVQADataset
 from avqa.training.evaluate import PREDICTION_COLUMNS
 from avqa.training.spec import check_run_config
 from avqa.training.train import train_run
@@ -78,6 +78,12 @@ def test_a_run_writes_its_outputs(paths, tmp_path):
     assert metrics["overall"]["correct"] == int(predictions["correct"].sum())
     best = torch.load(run / "model_best.pt", weights_only=False)
     assert best["epoch"] == metrics["best_epoch"] and best["run_config"]["variant"] == "tiny"
+    # the model's cost at the run's own input shapes (T = 2 segments of 7x7x2048 maps): TinyModel's four linear
+    # layers, 2 FLOPs per multiply-add, one question on one video
+    d = 16
+    assert metrics["cost"] == {"params": (2048 + 128 + 1024 + 3) * d + d * 42 + 42,
+                               "gflops": pytest.approx(2 * ((2048 + 128 + 1024) * d + d * 42) / 1e9),
+                               "shapes": {"T": 2, "map": [7, 7, 2048], "tokens": None}}
 
 
 class Killed(Exception):

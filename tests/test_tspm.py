@@ -8,45 +8,23 @@ from torch.utils.flop_counter import FlopCounterMode
 from avqa.models import build_model, count_trainable
 from avqa.models.blocks import fit_input_stats, input_sources
 from avqa.models.tspm import TSPM_SOURCES, TemporalPerception, select_top_k
+from model_batches import SMALL as SMALL_MODELS, input_stats, small_model as build_small, tspm_batch as make_batch
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-SMALL = dict(d_model=16, heads=2, ffn_dim=16, dropout=0.0, score_dropout=0.0, top_k=4, frame_dim=12, token_dim=10,
-             n_tokens=5, audio_dim=8)
+SMALL = SMALL_MODELS["tspm"]
 FULL = dict(frame_dim=768, token_dim=1024, n_tokens=14, audio_dim=128)
 
 
-def make_batch(U=3, B=5, T1=20, frame_dim=12, token_dim=10, n_tokens=5, audio_dim=8, seed=0, video_index=None):
-    g = torch.Generator().manual_seed(seed)
-    index = torch.arange(B) % U if video_index is None else torch.as_tensor(video_index)
-    return {
-        # tiny values on a large common offset, like random-encoder features
-        "visual": 1e-3 * torch.randn(U, T1, frame_dim, generator=g) + 0.5,
-        "visual_tokens": torch.randn(U, T1, n_tokens, token_dim, generator=g),
-        "audio": 0.1 * torch.randn(U, T1, audio_dim, generator=g) + 2.0,
-        "prompt": torch.randn(B, frame_dim, generator=g),
-        "question_clip": torch.randn(B, frame_dim, generator=g),
-        "video_index": index.long(),
-        "answer": torch.randint(0, 42, (B,), generator=g),
-        "question_id": torch.arange(B),
-    }
-
-
 def small_model(seed=0, **options):
-    torch.manual_seed(seed)
-    return build_model("tspm", **{**SMALL, **options})
+    return build_small("tspm", seed, **options)
 
 
 def fit_on(model, batch):
     """Per-channel statistics of the batch's own inputs, as the trainer computes them on the train split."""
-    def stats(x):
-        x = x.reshape(-1, x.shape[-1])
-        return x.mean(0), x.std(0)
-    return fit_input_stats(model, {"visual": stats(batch["visual"]), "visual_tokens": stats(batch["visual_tokens"]),
-                                   "audio": stats(batch["audio"]), "prompt": stats(batch["prompt"]),
-                                   "question_clip": stats(batch["question_clip"])})
+    return fit_input_stats(model, input_stats(batch, TSPM_SOURCES))
 
 
 # --- shapes ----------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import argparse
 import ast
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +14,9 @@ import pytest
 from avqa.data.annotations import load_annotations
 from avqa.data.words import (PAD_ID, UNK_ID, build_vocabulary, encode_questions, question_words, read_vocabulary,
                              register, unknown_rate, vocabulary_json, write_vocabulary)
+from conftest import MUSIC_AVQA_DIR
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from snakemake.utils import validate
 
 from avqa import workflow as W
 from avqa.paths import Layout
+from conftest import MUSIC_AVQA_DIR
 
 P = Layout()
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
-SHARED = ROOT.parent / "shared/data/music_avqa"
+SHARED = MUSIC_AVQA_DIR
 
 
 @pytest.fixture()
@@ -107,8 +108,8 @@ def test_tables_as_lists_or_objects_with_their_own_seeds_and_labels(config):
     assert W.table_labels(config, "table4") == {"tass": "add (ours)"}
     config["tables"]["table5"].pop("seeds")
     assert W.table_seeds(config, "table5") == [0, 1, 2]           # no seeds of its own: the top-level ones
-    args = W.table_args(config, "table7")
-    assert "--label 'tass=single-stream (ours)'" in args and args.endswith("--full tass")
+    spec = W.table_spec(config, "table7")
+    assert [(r.variant, r.label) for r in spec.rows][-1] == ("tass", "single-stream (ours)") and spec.full == ("tass",)
     with pytest.raises(W.ConfigError, match="no table 'table9'"):
         W.table_runs(config, "table9")
 
@@ -118,7 +119,7 @@ def test_encoder_blocks_switch_the_resnet18_rows_and_each_block_has_its_full_mod
     assert W.table_variants(config, "table1") == config["tables"]["table1"]
     assert W.table_variants(config, "table3") == ["tass_stride", "tass", "tass_stride_resnet18", "tass_resnet18"]
     assert W.full_models(config, "table3") == ["tass", "tass_resnet18"]
-    assert "--full tass --full tass_resnet18" in W.table_args(config, "table3")
+    assert W.table_spec(config, "table3").full == ("tass", "tass_resnet18")
     spec = W.run_config(config, "tass_stride_resnet18", 0)
     assert spec["visual_encoder"] == "resnet18" and spec["model_options"]["visual_dim"] == 512
     assert spec["pooled"]["train"] == P.pooled("stride-resnet18", "train")
@@ -193,7 +194,7 @@ def test_weights_per_encoder(config):
     config["weights"] = {"clip": "ckpt/RN50.pt", "vggish": "pretrained"}
     assert W.encoder_weights(config, "clip_rn50") == "ckpt/RN50.pt"
     assert W.encoder_weights(config, "vggish") == "pretrained"
-    assert "--weights ckpt/RN50.pt" in W.extract_args(config, "clip_rn50")
+    assert W.extract_spec(config, "clip_rn50").weights == "ckpt/RN50.pt"
 
 
 def test_run_config_and_table_runs(config):
@@ -285,10 +286,8 @@ def test_results_dir_moves_every_output_and_values_are_shell_quoted(config):
     spec = W.run_config(config, "tass", 0)
     assert spec["questions"] == paths.questions() == "my results/features/questions.zarr"
     assert all(v.startswith("my results/") for v in (*spec["annotations"].values(), *spec["pooled"].values()))
-    assert "--weights 'ckpt dir/RN50.pt'" in W.extract_args(config, "clip_rn50")
-    assert "--weights 'ckpt dir/RN50.pt'" in W.questions_args(config)
-    assert "--out-dir 'my results/synthetic'" in W.synthesize_args(config)
-    assert "--runs 'my results/runs/synthetic/tass/seed0'" in W.table_args(config, "table1")
+    assert W.extract_spec(config, "clip_rn50").weights == W.questions_spec(config).weights == "ckpt dir/RN50.pt"
+    assert W.table_spec(config, "table1").rows[0].runs == ("my results/runs/synthetic/tass/seed0",)
     config["synthetic"]["out_dir"] = "elsewhere/syn"             # an explicit out_dir wins
     assert W.annotation_json(config, "test") == "elsewhere/syn/avqa-test.json"
 
@@ -344,10 +343,9 @@ def test_table8_pairs_each_peer_with_its_average_pooled_twin(config):
         assert {k: v for k, v in a.items() if k not in ("label", "pooling")} == \
             {k: v for k, v in b.items() if k not in ("label", "pooling")}          # nothing else differs
     assert not set(entry["compare"]) & {v for t in ("table1", "table2", "table3") for v in W.table_variants(config, t)}
-    args = W.table_args(config, "table8")
-    assert "--compare avst_avg=avst --compare sasr_avg=sasr" in args and "avst_avg_resnet18" not in args
+    assert W.table_spec(config, "table8").compare == (("avst_avg", "avst"), ("sasr_avg", "sasr"))
     config["blocks"] = ["clip", "resnet18"]
-    assert "--compare avst_avg_resnet18=avst_resnet18" in W.table_args(config, "table8")
+    assert ("avst_avg_resnet18", "avst_resnet18") in W.table_spec(config, "table8").compare
 
 
 def test_dry_run_table8_trains_the_peers_both_ways_and_table1_none_of_its_new_rows(tmp_path, config):

@@ -7,6 +7,7 @@ restore the torch RNG to reproduce an uninterrupted run.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avqa.features.store import open_new, write_strings
-from avqa.data.vocab import QUESTION_TYPES
+from avqa.store import open_new, write_strings
+from avqa.vocab import QUESTION_TYPES
 
 T = 2
 L = 6
@@ -109,11 +110,19 @@ def run_config(paths: dict, **overrides) -> dict:
     return spec
 
 
+@dataclass(frozen=True, kw_only=True)
+class TinyOptions:
+    d: int = 16
+
+
 class TinyModel(nn.Module):
     """A small real model on the batch contract: mean-pooled audio/visual + sentence -> 42 answers."""
 
-    def __init__(self, d: int = 16):
+    Options = TinyOptions
+
+    def __init__(self, options: TinyOptions = TinyOptions()):
         super().__init__()
+        d = options.d
         self.visual = nn.Linear(2048, d)
         self.audio = nn.Linear(128, d)
         self.text = nn.Linear(1024, d)
@@ -132,4 +141,4 @@ class TinyModel(nn.Module):
 
 
 def tiny_factory(spec: dict) -> nn.Module:
-    return TinyModel(**spec["model_options"])
+    return TinyModel(TinyOptions(**spec["model_options"]))

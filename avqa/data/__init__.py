@@ -1,1 +1,1 @@
-"""Data: MUSIC-AVQA annotations and vocabulary, the training dataset and batch sampler, the synthetic generator."""
+"""Data: MUSIC-AVQA annotations, question words, instrument labels, prompts, stand-in clips, the synthetic generator."""

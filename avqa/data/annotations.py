@@ -24,7 +24,7 @@ Duplicates: the original release repeats some question_ids with different answer
 id cannot be scored, so it is an error unless `drop_conflicting_duplicates` (config
 `music_avqa.drop_conflicting_duplicates: true`) drops all its records. Exact repeats keep their first record.
 
-Releases (`release`, config `music_avqa.release`, CLI `--release`):
+Releases (`release`, config `music_avqa.release`, the annotations spec's `release`):
 - "v1" (default): the original release and json_update; every record must carry all 7 keys.
 - "v2": MUSIC-AVQA v2.0 (Liu et al., WACV 2024). Its test files leave `question_id`, or both `question_id`
   and `question_deleted`, out of some records (and order the keys freely); its train / valid splits write both
@@ -57,10 +57,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from avqa.atomic import atomic_path
-from avqa.data.vocab import ANSWER_TO_IDX, PLACEHOLDERS, QUESTION_TYPES, TYPE_KEY
+from avqa.vocab import ANSWER_TO_IDX, PLACEHOLDERS, QUESTION_TYPES, TYPE_KEY
 from avqa.errors import UserError
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.data import AnnotationsSpec
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ def _non_negative_int(raw, key: str) -> int:
 def _check_release(release: str) -> None:
     if release not in RELEASES:
         raise AnnotationError(f"unknown MUSIC-AVQA release {release!r}: expected one of {list(RELEASES)} "
-                              f"(config music_avqa.release, CLI --release)")
+                              f"(config music_avqa.release, the annotations spec's release)")
 
 
 def _missing_keys(record: dict, release: str) -> list[str]:
@@ -142,7 +145,7 @@ def _null_keys(record: dict, release: str) -> list[str]:
 def _v2_hint(keys: list[str], release: str) -> str:
     if release == "v1" and set(keys) <= set(V2_OPTIONAL_KEYS):
         return (" (MUSIC-AVQA v2.0 files leave question_id / question_deleted out of some records or write them "
-                "as null: read them with release v2, i.e. music_avqa.release: v2 or --release v2)")
+                "as null: read them with release v2, i.e. music_avqa.release: v2 or the spec's \"release\": \"v2\")")
     return ""
 
 
@@ -268,7 +271,7 @@ def _resolve_duplicates(rows: list[dict], path: Path, drop_conflicting: bool) ->
         raise AnnotationError(
             f"{path}: {len(conflicting)} question_id(s) appear more than once with different answers "
             f"(first: {conflicting[:10]}); set music_avqa.drop_conflicting_duplicates: true in config.yaml "
-            f"(or pass --drop-conflicting-duplicates) to drop all their records")
+            f"(the annotations spec's drop_conflicting_duplicates) to drop all their records")
     if conflicting:
         logger.warning("%s: dropping all records of %d question_id(s) that repeat with different answers "
                        "(first: %s)", path, len(conflicting), conflicting[:10])
@@ -315,12 +318,32 @@ def load_annotations(path: str | Path, drop_conflicting_duplicates: bool = False
     return table.astype({"question_id": "int64", "answer_idx": "int64"})
 
 
+def annotated_video_ids(annotations: list[str | Path]) -> list[str]:
+    """Sorted unique `video_id` values over the annotation parquet files."""
+    ids: set[str] = set()
+    for path in annotations:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: annotation file does not exist")
+        columns = pq.read_schema(path).names
+        if "video_id" not in columns:
+            raise ValueError(f"{path}: no 'video_id' column (columns: {columns})")
+        values = pd.read_parquet(path, columns=["video_id"])["video_id"]
+        if values.isna().any():
+            raise ValueError(f"{path}: {int(values.isna().sum())} rows have no video_id")
+        ids.update(values.astype(str))
+    return sorted(ids)
+
+
 def _cli(args: argparse.Namespace) -> None:
-    table = load_annotations(args.json, drop_conflicting_duplicates=args.drop_conflicting_duplicates,
-                             release=args.release)
+    from avqa.workflow import annotations_spec
+
+    spec = spec_from_args(args, AnnotationsSpec, annotations_spec)
+    table = load_annotations(args.json, drop_conflicting_duplicates=spec.drop_conflicting_duplicates,
+                             release=spec.release)
     counts = table["type_key"].value_counts()
     logger.info("%s (%s, release %s): %d questions, %d videos; per type: %s", args.json, args.split,
-                args.release, len(table), table["video_id"].nunique(),
+                spec.release, len(table), table["video_id"].nunique(),
                 {k: int(counts.get(k, 0)) for _, _, k in QUESTION_TYPES})
     with atomic_path(args.out) as tmp:
         table.to_parquet(tmp, index=False)
@@ -331,9 +354,5 @@ def register(subparsers) -> None:
     parser.add_argument("--json", required=True, help="a MUSIC-AVQA annotation file (avqa-{split}.json)")
     parser.add_argument("--split", required=True, help="split name, for the log")
     parser.add_argument("--out", required=True, help="output parquet")
-    parser.add_argument("--drop-conflicting-duplicates", action="store_true",
-                        help="drop question_ids that appear more than once with different answers")
-    parser.add_argument("--release", choices=RELEASES, default="v1",
-                        help="v1: original / json_update, every record has all 7 keys (default); v2: MUSIC-AVQA "
-                             "v2.0, records without question_id get ids from their content")
+    add_spec_arguments(parser, f"the release ({' | '.join(RELEASES)}), music_avqa.drop_conflicting_duplicates")
     parser.set_defaults(func=_cli)

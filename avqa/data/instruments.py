@@ -2,7 +2,7 @@
 
 One table, results/annotations/instruments.parquet, one row per video:
     video_id (str), audio (list of instrument names), visual (list), source ("scenes" | "annotations")
-Names are avqa.data.vocab.INSTRUMENTS entries, listed in that order; `multi_hot` turns rows into (V, 22) arrays,
+Names are avqa.vocab.INSTRUMENTS entries, listed in that order; `multi_hot` turns rows into (V, 22) arrays,
 `source_targets` into L_source's targets with a per-video, per-modality mask of the labels that may be taught.
 
 Which labels L_source may teach (`source_targets`, docs/sasr-net.md): a video's modality is labelled (mask 1)
@@ -59,7 +59,7 @@ import pandas as pd
 
 from avqa.atomic import atomic_path
 from avqa.data.annotations import load_annotations
-from avqa.data.vocab import INSTRUMENTS, PLACEHOLDERS, TEMPLATES
+from avqa.vocab import INSTRUMENTS, PLACEHOLDERS, TEMPLATES
 
 logger = logging.getLogger(__name__)
 
@@ -405,8 +405,9 @@ def _cli(args: argparse.Namespace) -> None:
     if args.scenes:
         table = labels_from_scenes(args.scenes)
     else:
-        table, derivation = labels_from_annotations(args.annotations, args.split_modalities,
-                                                    args.drop_conflicting_duplicates)
+        # the pipeline's labels: audio = visual = the union (the paper's single p_C); duplicates were handled by
+        # the annotation stage whose parquet this reads
+        table, derivation = labels_from_annotations(args.annotations)
         logger.info("annotation evidence: %s", derivation_report(derivation))
     logger.info("instrument labels: %s", coverage(table))
     write_labels(table, args.out)
@@ -420,8 +421,4 @@ def register(subparsers) -> None:
     source.add_argument("--annotations", nargs="+", help="MUSIC-AVQA annotation file(s): avqa-{split}.json, or the "
                                                          "annotation stage's {split}.parquet")
     parser.add_argument("--out", required=True, help="output parquet (results/annotations/instruments.parquet)")
-    parser.add_argument("--split-modalities", action="store_true",
-                        help="annotations: keep audio and visual evidence apart (default: both = their union)")
-    parser.add_argument("--drop-conflicting-duplicates", action="store_true",
-                        help="annotations: drop question_ids repeated with different answers")
     parser.set_defaults(func=_cli)

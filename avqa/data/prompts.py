@@ -18,7 +18,7 @@ import json
 import re
 
 from avqa.data.annotations import fill_template
-from avqa.data.vocab import PLACEHOLDERS
+from avqa.vocab import PLACEHOLDERS
 
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 

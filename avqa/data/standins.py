@@ -17,7 +17,10 @@ from pathlib import Path
 import ffmpeg
 
 from avqa.atomic import atomic_path
-from avqa.features.shards import annotated_video_ids, stable_hash
+from avqa.data.annotations import annotated_video_ids
+from avqa.digest import stable_hash
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.data import StandinsSpec
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +51,8 @@ def link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def make_standins(annotations: list[str | Path], out: str | Path, seconds: int = 2, width: int = 96,
-                  height: int = 72, fps: int = 5, bases: int = 8) -> dict[str, int]:
+def make_standins(annotations: list[str | Path], out: str | Path, seconds: int, width: int, height: int, fps: int,
+                  bases: int) -> dict[str, int]:
     """Write `{out}/bases/base-NN.mp4` and `{out}/videos/{video_id}.mp4` for every id; returns {'videos', 'bases'}."""
     if seconds < 1 or fps < 1 or bases < 1:
         raise ValueError(f"standins: seconds, fps and bases must be >= 1 (got {seconds}, {fps}, {bases})")
@@ -70,7 +73,11 @@ def make_standins(annotations: list[str | Path], out: str | Path, seconds: int =
 
 
 def _cli(args: argparse.Namespace) -> None:
-    made = make_standins(args.annotations, args.out, args.seconds, args.width, args.height, args.fps, args.bases)
+    from avqa.workflow import standins_spec
+
+    spec = spec_from_args(args, StandinsSpec, standins_spec)
+    made = make_standins(args.annotations, args.out, spec.seconds, spec.width, spec.height, spec.video_fps,
+                         spec.bases)
     print(f"standins: {made['videos']} videos linked to {made['bases']} base clips in {args.out}/videos")
 
 
@@ -78,9 +85,5 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("standins", help="short stand-in clips for every annotated video id (scale check)")
     parser.add_argument("--annotations", nargs="+", required=True, help="annotation parquets (column video_id)")
     parser.add_argument("--out", required=True, help="output folder: bases/ and videos/{video_id}.mp4")
-    parser.add_argument("--seconds", type=int, default=2)
-    parser.add_argument("--width", type=int, default=96)
-    parser.add_argument("--height", type=int, default=72)
-    parser.add_argument("--fps", type=int, default=5)
-    parser.add_argument("--bases", type=int, default=8, help="distinct base clips the ids are linked to")
+    add_spec_arguments(parser, "music_avqa.standins: clip length, size, rate, distinct base clips")
     parser.set_defaults(func=_cli)

@@ -1,18 +1,19 @@
-"""`python -m avqa extract`: one shard of videos -> frozen CLIP-RN50 maps or VGGish embeddings (a Zarr store);
-`python -m avqa failures`: merge the per-shard failure lists.
+"""`python -m avqa extract`: one shard of videos through one registered frozen encoder (avqa.features.layout's
+REGISTRY) into its Zarr store(s); `python -m avqa failures`: merge the per-shard failure lists.
 
-Per shard: DataLoader workers decode (frames only for CLIP, audio only for VGGish) and preprocess ahead of the
-model (the CLI starts them before it loads the model); the seconds of consecutive videos are packed into
-fixed-size batches; each video's features go to the store as soon as its last second is encoded. With workers=0
-decoding runs in-process, between model batches: on a CPU whose cores the model's threads already fill, this is
-faster than a competing decoder process (benchmarks/extract.py measures both). A video that cannot be used is
-a row of the failures TSV (video_id, stage, reason) and the shard goes on; a shard where every video failed is a
-valid empty store (V = 0). Store and TSV are written atomically (a killed job leaves neither). One code path
-for CPU and GPU: device, batch size and precision come from the arguments. Layout (avqa.features.layout):
-clip_rn50 `maps` (V, T1, 7, 7, 2048) float16, vggish `emb` (V, T1, 128) float32, `video_id` (V,), attrs with
-provenance and per-video durations (the file's length, the same in every store of the video: media.file_length),
-n_seconds (the stream's real seconds), padded and cut flags (cut: the file is longer than T1, the same in every
-store), and for frame stores how the frames were decoded (frame_decoding, decode_path, max_offset_s).
+The command takes one ExtractSpec (avqa.specs.features; the rule passes it as JSON) plus the rule's paths. Per
+shard: DataLoader workers decode (frames for a frame encoder, audio for VGGish) and preprocess ahead of the model
+(decoding starts before the model loads); the seconds of consecutive videos are packed into fixed-size batches;
+each video's features go to the store as soon as its last second is encoded. With workers=0 decoding runs
+in-process, between model batches: on a CPU whose cores the model's threads already fill, this is faster than a
+competing decoder process (benchmarks/extract.py measures both). A video that cannot be used is a row of the
+failures TSV (video_id, stage, reason) and the shard goes on; a shard where every video failed is a valid empty
+store (V = 0). Stores and TSV are written atomically (a killed job leaves neither). One code path for CPU and GPU:
+device, batch size and precision come from the spec. Each store (LAYOUT) holds its array (V, T1, *shape),
+`video_id` (V,), attrs with provenance and per-video durations (the file's length, the same in every store of the
+video: media.file_length), n_seconds (the stream's real seconds), padded and cut flags (cut: the file is longer
+than T1, the same in every store), and for frame stores how the frames were decoded (frame_decoding, decode_path,
+max_offset_s). CLIP ViT writes two stores (clip_vit, clip_vit_tokens) from one forward pass.
 """
 from __future__ import annotations
 
@@ -29,125 +30,116 @@ import torch
 from tqdm import tqdm
 
 from avqa.atomic import atomic_path
-from avqa.features import encoders
-from avqa.features.encoders.resnet18 import load_resnet18, resnet18_maps
+from avqa.features.encoders.base import FrozenEncoder
 from avqa.features.extract_parts import (FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter, clean_reason,
                                          decode_loader)
-from avqa.features.layout import DECODE_DEFAULTS, ENCODERS, LAYOUT
+from avqa.features.layout import EXTRACTED, FPS, FRAMES, LAYOUT, SAMPLE_RATE, encoder_class, encoder_record
 from avqa.features.shards import read_shard
 from avqa.runtime import autocast_dtype, resolve_device
+from avqa.specs import SpecError, add_spec_arguments, spec_from_args
+from avqa.specs.features import ExtractSpec
 
 logger = logging.getLogger(__name__)
 
-# The encoders one extraction job runs (a frame encoder or VGGish); clip_vit writes two stores, clip_vit (the
-# frame embeddings) and clip_vit_tokens (the ToMe-merged patch tokens), from one forward pass.
-EXTRACTED = ("clip_rn50", "resnet18", "clip_vit", "vggish")
-# The key of each encoder in the config's `weights` mapping.
-WEIGHTS_KEY = {"clip_rn50": "clip", "resnet18": "resnet18", "clip_vit": "clip_vit", "vggish": "vggish"}
+# The ExtractSpec fields some encoders read and others leave null (REGISTRY's `options`).
+ENCODER_OPTIONS = ("decode", "channels_last", "bn3_gamma", "clip_vit")
+
+
+def check_options(spec: ExtractSpec) -> None:
+    """The spec sets exactly the encoder-specific settings its encoder reads (REGISTRY `options`)."""
+    reads = encoder_record(spec.encoder).options
+    missing = [o for o in reads if getattr(spec, o) is None]
+    stray = [o for o in ENCODER_OPTIONS if o not in reads and getattr(spec, o) is not None]
+    if missing or stray:
+        raise SpecError(f"extract spec: encoder {spec.encoder}: " + "; ".join(
+            [f"{', '.join(missing)} required"] * bool(missing) + [f"{', '.join(stray)} must be null"] * bool(stray)))
 
 
 @dataclass
 class EncoderRun:
-    """A loaded frozen encoder and how to run it: forward(inputs) -> (n, *item_shape) numpy features (a tuple,
-    one per output store, for an encoder with several: `outputs` names them with their per-second shapes)."""
+    """A loaded frozen encoder and how to run it on this device: forward(inputs) -> (n, *item_shape) numpy
+    features (a tuple, one per output store, for an encoder with several: `outputs` names them)."""
 
-    name: str
-    model: torch.nn.Module
-    device: torch.device
+    encoder: FrozenEncoder
     batch_size: int
-    precision: str = "fp32"
-    channels_last: bool = True
-    provenance: dict | None = None
-    outputs: dict[str, tuple[int, ...]] | None = None     # store encoder name -> per-second shape
-    n_tokens: int = encoders.CLIP_VIT_N_TOKENS
-    exact_embedding: bool = True                           # clip_vit: CLIP's own embedding (a second pass)
+    precision: str
 
-    def __post_init__(self):
-        if self.outputs is None:
-            self.outputs = {self.name: LAYOUT[self.name].shape}
+    @property
+    def name(self) -> str:
+        return self.encoder.spec.encoder
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.encoder.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.device
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return self.encoder.outputs
 
     def forward(self, inputs: torch.Tensor) -> np.ndarray | tuple[np.ndarray, ...]:
-        if self.name == "clip_rn50":
-            return encoders.clip_maps(self.model, inputs, self.precision, self.channels_last).numpy()
-        if self.name == "resnet18":
-            return resnet18_maps(self.model, inputs, self.precision, self.channels_last).numpy()
-        if self.name == "clip_vit":
-            embedding, tokens = encoders.clip_vit_frames(self.model, inputs, self.precision, self.n_tokens,
-                                                         self.exact_embedding)
-            return embedding.numpy(), tokens.numpy()
-        return encoders.vggish_emb(self.model, inputs, self.precision)
+        outputs = self.encoder.forward(inputs, self.precision)
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def attrs(self) -> dict:
         return {"encoder": self.name, "device": self.device.type, "precision": self.precision,
-                **(self.provenance or {})}
+                **self.encoder.provenance}
 
 
-def load_encoder(name: str, weights: str, seed: int, device: str = "auto", batch_size: int = 20,
-                 precision: str = "fp32", channels_last: bool = True,
-                 bn3_gamma: float = encoders.DEFAULT_BN3_GAMMA, backbone: str = encoders.CLIP_VIT_BACKBONE,
-                 n_tokens: int = encoders.CLIP_VIT_N_TOKENS, exact_embedding: bool = True) -> EncoderRun:
-    torch_device = resolve_device(device)
-    autocast_dtype(precision)  # validates the name early
-    if name == "clip_rn50":
-        model = encoders.load_clip(weights, seed, torch_device, bn3_gamma=bn3_gamma)
-        provenance = {"weights": weights, "weights_seed": seed, "bn3_gamma": bn3_gamma}
-    elif name == "resnet18":
-        model = load_resnet18(weights, seed, torch_device)
-        provenance = {"weights": weights, "weights_seed": seed}
-    elif name == "clip_vit":
-        model = encoders.load_clip_vit(weights, seed, torch_device, backbone)
-        dims = encoders.clip_vit_dims(backbone, n_tokens)
-        provenance = {"weights": weights, "weights_seed": seed, "backbone": backbone, "n_tokens": n_tokens,
-                      "tome_schedule": list(dims["schedule"]), "exact_embedding": exact_embedding}
-        return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance,
-                          {"clip_vit": dims["embedding"], "clip_vit_tokens": dims["tokens"]}, n_tokens,
-                          exact_embedding)
-    elif name == "vggish":
-        model = encoders.load_vggish(weights, seed, torch_device)
-        provenance = {"weights": weights, "weights_seed": seed}
-    else:
-        raise ValueError(f"unknown encoder {name!r}: expected one of {EXTRACTED}")
-    return EncoderRun(name, model, torch_device, batch_size, precision, channels_last, provenance)
+def load_encoder(spec: ExtractSpec) -> EncoderRun:
+    """The spec's encoder loaded on its device, with that device's batch size and precision."""
+    check_options(spec)
+    device = resolve_device(spec.device)
+    on_cpu = device.type == "cpu"
+    precision = spec.precision.cpu if on_cpu else spec.precision.cuda
+    autocast_dtype(precision)  # validates the precision for the device early
+    return EncoderRun(encoder_class(spec.encoder)(spec, device),
+                      spec.batch_frames.cpu if on_cpu else spec.batch_frames.cuda, precision)
 
 
 @dataclass
 class Decoding:
     """A shard's decoding, started: the videos, how they are decoded, and the Items as they come (in order)."""
 
-    encoder: str
+    spec: ExtractSpec
     video_ids: list[str]
-    T1: int
-    fps: int
-    sample_rate: int
     items: Iterator[Item]
-    decode: dict | None = None      # how frames were decoded (layout.DECODE_DEFAULTS), for the store attrs
 
 
-def start_decoding(encoder_name: str, video_ids: list[str], videos_dir: str | Path, T1: int, fps: int = 1,
-                   sample_rate: int = 16000, workers: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE,
-                   decode: dict | None = None) -> Decoding:
-    """Start the decode workers (they prefetch at once, e.g. while the model loads).
+def start_decoding(spec: ExtractSpec, video_ids: list[str], videos_dir: str | Path) -> Decoding:
+    """Start the decode workers (spec.workers; they prefetch at once, e.g. while the model loads).
 
     In-process (workers=0) decoding runs between model batches, when the model's threads are idle: the video
     decoder then uses as many threads as the model (torch.get_num_threads()); a worker decodes on one.
     """
-    threads = 1 if workers else torch.get_num_threads()
-    dataset = DecodeDataset(video_ids, videos_dir, encoder_name, T1, fps, sample_rate, threads, backbone, decode)
-    return Decoding(encoder_name, list(video_ids), T1, fps, sample_rate, iter(decode_loader(dataset, workers)),
-                    dataset.decode)
+    check_options(spec)
+    threads = 1 if spec.workers else torch.get_num_threads()
+    dataset = DecodeDataset(spec, video_ids, videos_dir, threads)
+    return Decoding(spec, list(video_ids), iter(decode_loader(dataset, spec.workers)))
+
+
+def store_attrs(decoding: Decoding) -> dict:
+    """What a store records about the decoding: seconds kept, sampling, and for frames how they were decoded."""
+    spec = decoding.spec
+    frames = encoder_record(spec.encoder).decode == FRAMES
+    return {"T1": spec.T1, "fps": FPS, "sample_rate": SAMPLE_RATE,
+            **({"frame_decoding": spec.decode.to_dict()} if frames else {})}
 
 
 def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | list[str | Path],
                   failures_out: str | Path, desc: str = "shard") -> dict:
     """Encode one shard's decoded videos; write the store (one per output of the encoder, `out` a list then) and
     the failures TSV atomically. Returns {"stored", "failed"}."""
-    if decoding.encoder != encoder.name:
-        raise ValueError(f"decoding was started for {decoding.encoder!r}, not for the encoder {encoder.name!r}")
+    if decoding.spec.encoder != encoder.name:
+        raise ValueError(f"decoding was started for {decoding.spec.encoder!r}, not for the encoder {encoder.name!r}")
     outs = [out] if isinstance(out, (str, Path)) else list(out)
     if len(outs) != len(encoder.outputs):
         raise ValueError(f"{encoder.name} writes {len(encoder.outputs)} stores ({', '.join(encoder.outputs)}), "
                          f"got {len(outs)} output paths")
-    video_ids, T1 = decoding.video_ids, decoding.T1
+    video_ids, T1 = decoding.video_ids, decoding.spec.T1
     failures: list[tuple[str, str, str]] = []
     with contextlib.ExitStack() as stack, torch.inference_mode():
         temporaries = [stack.enter_context(atomic_path(o)) for o in outs]
@@ -176,9 +168,7 @@ def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | lis
         store(batcher.flush())
         progress.close()
         for writer, name in zip(writers, encoder.outputs):
-            writer.close({"T1": T1, "fps": decoding.fps, "sample_rate": decoding.sample_rate,
-                          "n_failed": len(failures), **encoder.attrs(), "encoder": name,
-                          **({"frame_decoding": decoding.decode} if name != "vggish" else {})})
+            writer.close({**store_attrs(decoding), "n_failed": len(failures), **encoder.attrs(), "encoder": name})
         write_failures(failures_tmp, failures)
     logger.info("%s %s: %d videos stored, %d failed -> %s", encoder.name, desc, len(writers[0].video_ids),
                 len(failures), ", ".join(map(str, outs)))
@@ -211,51 +201,15 @@ def merge_failures(paths: list[str | Path], out: str | Path) -> int:
 
 # --- CLI ---------------------------------------------------------------------------------------------------
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("extract", help="encode one shard of videos with CLIP-RN50 or VGGish")
-    parser.add_argument("--encoder", required=True, choices=EXTRACTED)
+    parser = subparsers.add_parser("extract", help="encode one shard of videos with one registered frozen encoder")
+    add_spec_arguments(parser, "features, weights, device; with --encoder")
+    parser.add_argument("--encoder", choices=EXTRACTED, help="with --config: the encoder whose spec to build")
     parser.add_argument("--shards", required=True, help="shards.json (python -m avqa shards)")
-    parser.add_argument("--shard", required=True, help="shard name, e.g. shard000")
+    parser.add_argument("--shard", required=True, help="a shard name of shards.json")
     parser.add_argument("--out", required=True, help="the .zarr store to write")
-    parser.add_argument("--tokens-out", help="clip_vit: the store of its merged patch tokens (clip_vit_tokens)")
-    parser.add_argument("--backbone", default=encoders.CLIP_VIT_BACKBONE,
-                        help=f"clip_vit: the open_clip ViT ({', '.join(encoders.CLIP_VIT_BACKBONES)})")
-    parser.add_argument("--n-tokens", type=int, default=encoders.CLIP_VIT_N_TOKENS,
-                        help="clip_vit: patch tokens kept per frame after ToMe merging")
-    parser.add_argument("--merged-embedding", action="store_true",
-                        help="clip_vit: take the frame embedding from the merging pass (one pass, not CLIP's own)")
+    parser.add_argument("--tokens-out", help="an encoder with a second store (clip_vit: clip_vit_tokens): its path")
     parser.add_argument("--failures", required=True, help="the failures .tsv to write")
-    parser.add_argument("--T1", type=int, required=True, help="seconds kept per video")
-    parser.add_argument("--fps", type=int, default=1)
-    parser.add_argument("--sample-rate", type=int, default=encoders.SAMPLE_RATE)
-    parser.add_argument("--weights", default="random", help="random | pretrained | checkpoint path")
-    parser.add_argument("--weights-seed", type=int, default=0)
-    parser.add_argument("--bn3-gamma", type=float, default=encoders.DEFAULT_BN3_GAMMA)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--precision", help="fp32 | bf16 | fp16 (default: --precision-cpu / --precision-cuda)")
-    parser.add_argument("--precision-cpu", default="bf16")
-    parser.add_argument("--precision-cuda", default="fp16")
-    parser.add_argument("--batch-frames", type=int, help="seconds per model batch (default: per device)")
-    parser.add_argument("--batch-frames-cpu", type=int, default=20)
-    parser.add_argument("--batch-frames-cuda", type=int, default=256)
-    parser.add_argument("--channels-last", action="store_true", help="CLIP trunk in channels-last format")
-    parser.add_argument("--workers", type=int, default=1, help="decoder processes (0: decode in-process)")
-    # features.decode (layout.DECODE_DEFAULTS): each option both ways, the default that of DECODE_DEFAULTS
-    parser.add_argument("--to-input-size", dest="to_input_size", action="store_true",
-                        help="decode frames straight to the encoder's input size (opt-in; not the exact pixels)")
-    parser.add_argument("--full-size-frames", dest="to_input_size", action="store_false",
-                        help="decode frames at full size; the encoder's own preprocessing resizes them")
-    parser.add_argument("--skip-frames", dest="skip_frames", action="store_true",
-                        help="decode only keyframes / reference frames near each second's centre, within "
-                             "--max-offset-s, for long, large videos (opt-in; frames 1-2 off the centre frame)")
-    parser.add_argument("--every-frame", dest="skip_frames", action="store_false",
-                        help="decode every frame: the exact frame nearest each second's centre")
-    parser.add_argument("--max-offset-s", type=float, default=DECODE_DEFAULTS["max_offset_s"],
-                        help="farthest a skipped-to frame may be from its second's centre (else full decoding)")
-    parser.add_argument("--no-deblock", dest="deblock", action="store_false",
-                        help="skip H.264's loop filter on the skipped-frames path (less CPU; frames not exact)")
-    parser.set_defaults(to_input_size=DECODE_DEFAULTS["to_input_size"], skip_frames=DECODE_DEFAULTS["skip_frames"],
-                        deblock=DECODE_DEFAULTS["deblock"])
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of the model process")
+    parser.add_argument("--threads", type=int, required=True, help="torch threads of the model process")
     parser.set_defaults(func=_run_extract)
 
     merge = subparsers.add_parser("failures", help="merge per-shard failure TSVs into one")
@@ -265,28 +219,20 @@ def register(subparsers) -> None:
 
 
 def _run_extract(args) -> None:
+    from avqa.workflow import extract_spec
+
+    if args.config is not None and args.encoder is None:
+        raise SpecError("extract: --config needs --encoder (the encoder whose spec to build)")
+    spec = spec_from_args(args, ExtractSpec, lambda config: extract_spec(config, args.encoder))
     torch.set_num_threads(args.threads)
     videos_dir, video_ids = read_shard(args.shards, args.shard)
-    device = resolve_device(args.device)
-    on_cpu = device.type == "cpu"
-    precision = args.precision or (args.precision_cpu if on_cpu else args.precision_cuda)
-    batch_size = args.batch_frames or (args.batch_frames_cpu if on_cpu else args.batch_frames_cuda)
-    weights = encoders.resolve_weights(args.weights, WEIGHTS_KEY[args.encoder])
-    decoding = start_decoding(args.encoder, video_ids, videos_dir, args.T1, args.fps, args.sample_rate, args.workers,
-                              args.backbone, decode_options(args))
-    encoder = load_encoder(args.encoder, weights, args.weights_seed, str(device), batch_size, precision,
-                           args.channels_last, args.bn3_gamma, args.backbone, args.n_tokens,
-                           not args.merged_embedding)
+    decoding = start_decoding(spec, video_ids, videos_dir)
+    encoder = load_encoder(spec)
     if len(encoder.outputs) > 1 and not args.tokens_out:
-        raise SystemExit(f"extract: --encoder {args.encoder} also writes its tokens: give --tokens-out")
+        raise SpecError(f"extract: encoder {spec.encoder} also writes {list(encoder.outputs)[1]}: give --tokens-out")
     outs = [args.out, args.tokens_out] if len(encoder.outputs) > 1 else args.out
     result = extract_shard(encoder, decoding, outs, args.failures, desc=args.shard)
-    print(f"{args.shard} {args.encoder}: {result['stored']} stored, {result['failed']} failed")
-
-
-def decode_options(args) -> dict:
-    """The extract CLI's frame-decoding flags as features.decode (layout.DECODE_DEFAULTS' keys)."""
-    return {key: getattr(args, key) for key in DECODE_DEFAULTS}
+    print(f"{args.shard} {spec.encoder}: {result['stored']} stored, {result['failed']} failed")
 
 
 def _run_failures(args) -> None:

@@ -16,27 +16,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from avqa.features import encoders, media
-from avqa.features.encoders.resnet18 import IMAGE_SIZE as RESNET18_IMAGE_SIZE
-from avqa.features.encoders.resnet18 import resnet18_transform
-from avqa.features.layout import DECODE_DEFAULTS, ENCODERS
+from avqa.features import media
+from avqa.features.layout import AUDIO, FPS, FRAMES, SAMPLE_RATE, encoder_class, encoder_record
 from avqa.features.videos import AmbiguousVideoError, find_video
-from avqa.features.store import open_new, write_strings
+from avqa.specs.features import ExtractSpec
+from avqa.store import open_new, write_strings
 
 logger = logging.getLogger(__name__)
 
-DECODE_STAGE = {"clip_rn50": "decode_video", "resnet18": "decode_video", "clip_vit": "decode_video",
-                "vggish": "decode_audio"}
-# Frame encoders and their preprocessing of decoded frames (uint8 (N, H, W, 3) -> model input), built from the
-# CLIP ViT backbone name (the only encoder whose input size depends on an option).
-FRAME_TRANSFORMS = {"clip_rn50": lambda backbone: encoders.clip_image_transform(),
-                    "resnet18": lambda backbone: resnet18_transform(),
-                    "clip_vit": lambda backbone: encoders.clip_vit_transform(backbone)}
-# The short side each frame encoder resizes to: with features.decode.to_input_size (opt-in) frames are decoded
-# straight to it (media.decode_frames).
-FRAME_INPUT_SIZES = {"clip_rn50": lambda backbone: encoders.CLIP_IMAGE_SIZE,
-                     "resnet18": lambda backbone: RESNET18_IMAGE_SIZE,
-                     "clip_vit": lambda backbone: encoders.clip_vit_dims(backbone)["image_size"]}
+# The failure stage of a file that cannot be decoded, by what is decoded for the encoder.
+DECODE_STAGE = {FRAMES: "decode_video", AUDIO: "decode_audio"}
 FAILURE_COLUMNS = ("video_id", "stage", "reason")
 
 
@@ -51,23 +40,15 @@ class Item:
 
 
 class DecodeDataset(torch.utils.data.Dataset):
-    """Video i of a shard -> Item, decoded and preprocessed for `encoder` (frames only for CLIP, audio only for
-    VGGish). Errors become failure Items so one broken file never stops the shard."""
+    """Video i of a shard -> Item, decoded and preprocessed for the spec's encoder (frames only for a frame
+    encoder, audio only for an audio one). Errors become failure Items so one broken file never stops the shard."""
 
-    def __init__(self, video_ids: list[str], videos_dir: str | Path, encoder: str, T1: int, fps: int = 1,
-                 sample_rate: int = 16000, threads: int = 1, backbone: str = encoders.CLIP_VIT_BACKBONE,
-                 decode: dict | None = None):
-        if encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {encoder!r}: expected one of {ENCODERS}")
-        if fps != 1:
-            raise ValueError(f"fps={fps}: the feature stores hold one frame per second ((V, T1, ...)); use fps 1")
-        self.video_ids, self.videos_dir = list(video_ids), Path(videos_dir)
-        self.encoder, self.T1, self.fps, self.sample_rate = encoder, T1, fps, sample_rate
+    def __init__(self, spec: ExtractSpec, video_ids: list[str], videos_dir: str | Path, threads: int = 1):
+        self.spec, self.video_ids, self.videos_dir = spec, list(video_ids), Path(videos_dir)
+        self.kind = encoder_record(spec.encoder).decode
         self.threads = threads  # video decoder threads: 1 in a worker process, the model's threads in-process
-        self.backbone = backbone
-        # how frames are decoded (DECODE_DEFAULTS; media.decode_frames): by default every frame, full size
-        self.decode = {**DECODE_DEFAULTS, **(decode or {})}
-        self._transform = None
+        self._encoder = encoder_class(spec.encoder)
+        self._preprocess = None
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -83,24 +64,24 @@ class DecodeDataset(torch.utils.data.Dataset):
         try:
             inputs, seconds = self._prepare(path)
         except media.MediaError as err:
-            return Item(video_id, failure=(DECODE_STAGE[self.encoder], str(err)))
+            return Item(video_id, failure=(DECODE_STAGE[self.kind], str(err)))
         except Exception as err:  # an unforeseen decoder/preprocessing error must not stop the shard
-            logger.exception("%s: %s preprocessing failed", path, self.encoder)
-            return Item(video_id, failure=(self.encoder, f"{path}: {type(err).__name__}: {err}"))
+            logger.exception("%s: %s preprocessing failed", path, self.spec.encoder)
+            return Item(video_id, failure=(self.spec.encoder, f"{path}: {type(err).__name__}: {err}"))
         return Item(video_id, inputs, seconds)
 
     def _prepare(self, path: Path) -> tuple[torch.Tensor, media.Seconds]:
-        if self.encoder in FRAME_TRANSFORMS:
-            short_side = FRAME_INPUT_SIZES[self.encoder](self.backbone) if self.decode["to_input_size"] else None
-            decoded = media.decode_frames(path, self.T1, self.fps, pad=False, threads=self.threads,
-                                          short_side=short_side, skip=self.decode["skip_frames"],
-                                          max_offset_s=self.decode["max_offset_s"], deblock=self.decode["deblock"])
-            if self._transform is None:
-                self._transform = FRAME_TRANSFORMS[self.encoder](self.backbone)
-            return self._transform(decoded.data), decoded.seconds
-        decoded = media.decode_audio(path, self.sample_rate, self.T1, pad=False)
-        examples = encoders.vggish_examples(decoded.data, decoded.seconds.n_real)
-        return torch.from_numpy(examples), decoded.seconds
+        if self._preprocess is None:
+            self._preprocess = self._encoder.preprocess(self.spec)
+        if self.kind == FRAMES:
+            decode = self.spec.decode
+            short_side = self._encoder.input_size(self.spec) if decode.to_input_size else None
+            decoded = media.decode_frames(path, self.spec.T1, FPS, pad=False, threads=self.threads,
+                                          short_side=short_side, skip=decode.skip_frames,
+                                          max_offset_s=decode.max_offset_s, deblock=decode.deblock)
+            return self._preprocess(decoded.data), decoded.seconds
+        decoded = media.decode_audio(path, SAMPLE_RATE, self.spec.T1, pad=False)
+        return torch.from_numpy(self._preprocess(decoded.data, decoded.seconds.n_real)), decoded.seconds
 
 
 def keep_item(item: Item) -> Item:

@@ -43,16 +43,12 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from avqa.features.layout import DECODE_DEFAULTS
-
 logger = logging.getLogger(__name__)
 
 EPS = 1e-6  # float timestamps (decord's are float32) must not add or drop a second at exact boundaries
 # Two frames this close to equally near a centre are a tie (decord's float32 timestamps near 60 s are only good to
 # ~4e-6 s; frames are >= 8 ms apart): the earlier one, on screen at the centre, is taken.
 TIE_S = 1e-4
-# skip=True: farthest a decoded frame may start from its second's centre, else full decoding
-MAX_OFFSET_S = DECODE_DEFAULTS["max_offset_s"]
 # skip=True: skip only when at least this many pixels (frames x height x width) are to be decoded. Skipping runs
 # an ffmpeg process, whose start alone costs ~0.07 CPU-s (Debian's ffmpeg: dynamic linking), and saves 35-50% of
 # full H.264 decoding (~1.2e-9 CPU-s per pixel); measured break-even 8.6e7 (45 s of 320x240 at 25 fps) - 9.8e7
@@ -225,7 +221,7 @@ def _scale_filter(short_side: int | None) -> str:
 
 
 def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, threads: int = 1,
-                  short_side: int | None = None, skip: bool = False, max_offset_s: float = MAX_OFFSET_S,
+                  short_side: int | None = None, skip: bool = False, max_offset_s: float | None = None,
                   skip_min_pixels: float = SKIP_MIN_PIXELS, deblock: bool = True) -> Decoded:
     """uint8 RGB frames (n, H, W, 3): for k < min(real seconds, T1), the frame nearest t = (k + 0.5) / fps.
 
@@ -240,6 +236,8 @@ def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, t
     ffprobe runs first (~0.07 CPU-s): the file's length (Seconds.duration, the same in every store), and a
     clear MediaError for an unreadable file or one without a video stream; if decord then fails, ffmpeg decodes.
     """
+    if skip and max_offset_s is None:
+        raise ValueError("decode_frames: skip=True needs max_offset_s (features.decode.max_offset_s)")
     info = probe(path)
     if info.video is None:
         raise MediaError(path, "no video stream")
@@ -264,7 +262,7 @@ def _as_rgb(frames: np.ndarray, path) -> np.ndarray:
 
 
 def _frames_decord(path, info: MediaInfo, T1: int, fps: float, threads: int, short_side: int | None = None,
-                   skip: bool = False, max_offset_s: float = MAX_OFFSET_S, skip_min_pixels: float = SKIP_MIN_PIXELS,
+                   skip: bool = False, max_offset_s: float | None = None, skip_min_pixels: float = SKIP_MIN_PIXELS,
                    deblock: bool = True) -> tuple[np.ndarray, Seconds]:
     """decord's packet index (timestamps, keyframes: no decoding) decides; the frames come from the skipping
     decoder (skip) or from decord decoding every frame (the full path)."""
@@ -290,7 +288,7 @@ def _frames_decord(path, info: MediaInfo, T1: int, fps: float, threads: int, sho
         # for 640x360): close it before another decoder runs.
         del reader
         reader = None
-    n_decoded = int(np.sum(starts <= centres[-1] + max_offset_s))  # frames up to the last centre's bound
+    n_decoded = int(np.sum(starts <= centres[-1] + max_offset_s)) if skip else 0  # up to the last centre's bound
     if skip and n_decoded * full_size[0] * full_size[1] >= skip_min_pixels:
         skipped = _frames_skipping(path, starts, key_indices, centres, fps, threads, short_side, max_offset_s,
                                    deblock)

@@ -34,11 +34,12 @@ from tqdm import tqdm
 from avqa.atomic import atomic_path
 from avqa.digest import record_digest
 from avqa.features.layout import LAYOUT, VISUAL_ENCODERS
-from avqa.features.store import open_new, open_read, read_strings, write_strings
+from avqa.specs import SpecError, add_spec_arguments, spec_from_args
+from avqa.specs.reporting import POOLINGS, PoolSpec
+from avqa.store import open_new, open_read, read_strings, write_strings
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("avg", "stride", "none")
 
 
 def window(T1: int, T: int) -> int:
@@ -142,7 +143,7 @@ def pool_split(sources: list[Source], annotations: str | Path, split: str, T: in
                out: str | Path) -> dict:
     """Pool every video of the split present in all sources' stores into `out` (atomic). Returns a summary."""
     if method not in POOLERS:
-        raise ValueError(f"unknown pooling method {method!r}; known: {METHODS}")
+        raise ValueError(f"unknown pooling method {method!r}; known: {POOLINGS}")
     indexed = {}
     for source in sources:
         layout = LAYOUT[source.encoder]
@@ -195,25 +196,32 @@ def _open(cache: dict, path: str):
 
 
 def _cli(args: argparse.Namespace) -> None:
-    sources = [Source("visual", args.visual_encoder, args.visual), Source("audio", "vggish", args.vggish)]
+    from avqa.workflow import pool_spec
+
+    if (args.config is None) != (args.pooled_key is None):
+        raise SpecError("pool: --pooled-key (which pooled store: {pooling}[-{visual encoder}]) goes with --config, "
+                        "and only with it")
+    spec = spec_from_args(args, PoolSpec, lambda config: pool_spec(config, args.pooled_key))
+    if spec.visual_encoder not in VISUAL_ENCODERS:
+        raise SpecError(f"pool spec: visual_encoder {spec.visual_encoder!r} is not one of {list(VISUAL_ENCODERS)}")
+    sources = [Source("visual", spec.visual_encoder, args.visual), Source("audio", "vggish", args.vggish)]
     if args.tokens:
-        sources.insert(1, Source("visual_tokens", f"{args.visual_encoder}_tokens", args.tokens))
-    summary = pool_split(sources, args.annotations, args.split, args.T, args.method, args.out)
+        sources.insert(1, Source("visual_tokens", f"{spec.visual_encoder}_tokens", args.tokens))
+    summary = pool_split(sources, args.annotations, args.split, spec.T, spec.method, args.out)
     print(f"{args.out}: {summary['videos']} videos pooled, {summary['missing']} missing "
-          f"(T1={summary['T1']} -> T={summary['T']}, {args.method})")
+          f"(T1={summary['T1']} -> T={summary['T']}, {spec.method})")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("pool", help="temporal pooling T1 -> T of one split's features",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--visual-encoder", default="clip_rn50", choices=VISUAL_ENCODERS,
-                        help="the visual features' encoder (default clip_rn50)")
     parser.add_argument("--visual", nargs="+", required=True, help="the visual encoder's shard stores")
     parser.add_argument("--tokens", nargs="+", help="its per-frame token stores ({encoder}_tokens), if any")
     parser.add_argument("--vggish", nargs="+", required=True, help="vggish shard stores (emb)")
     parser.add_argument("--annotations", required=True, help="the split's annotations parquet")
     parser.add_argument("--split", required=True, help="split name (recorded in the store's attrs)")
-    parser.add_argument("--T", type=int, required=True, help="segments after pooling (T1 must be a multiple)")
-    parser.add_argument("--method", choices=METHODS, default="avg")
     parser.add_argument("--out", required=True, help="output store, e.g. results/pooled/avg/test.zarr")
+    add_spec_arguments(parser, "the pooling, visual encoder and T of --pooled-key's store")
+    parser.add_argument("--pooled-key", help="with --config: the pooled store's {method} ({pooling}[-{visual "
+                                             "encoder}], e.g. avg, none-clip_vit)")
     parser.set_defaults(func=_cli)

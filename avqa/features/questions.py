@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from avqa.features.encoders.clip_text import text_forward, tokenize
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.features import QuestionsSpec, QuestionsVitSpec
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +131,16 @@ def run(args) -> None:
 
     from avqa.atomic import atomic_path
     from avqa.digest import record_digest
-    from avqa.features import encoders, store
+    from avqa import store
+    from avqa.features import encoders
     from avqa.runtime import resolve_device
+    from avqa.workflow import questions_spec
 
+    spec = spec_from_args(args, QuestionsSpec, questions_spec)
     questions = read_questions(args.annotations)
-    device = resolve_device(args.device)
-    weights = encoders.resolve_weights(args.weights, "clip")
-    model = encoders.load_clip(weights, args.weights_seed, device)
+    device = resolve_device(spec.device)
+    weights = spec.weights
+    model = encoders.load_clip(weights, spec.weights_seed, device)
     tokenizer = open_clip.get_tokenizer(encoders.CLIP_ARCH)
     texts, targets = questions.question.tolist(), [t if isinstance(t, str) else None for t in questions.target]
     n, n_ctx = len(texts), tokenize(tokenizer, texts).shape[1]
@@ -146,8 +151,8 @@ def run(args) -> None:
     representative = np.unique(inverse, return_index=True)[1]  # the first question of each distinct key
     logger.info("%d questions, %d distinct", n, len(distinct))
     encoded = encode_questions(model, tokenizer, [texts[i] for i in representative],
-                               [targets[i] for i in representative], args.batch, device, context_length=n_ctx)
-    rows = args.batch
+                               [targets[i] for i in representative], spec.batch, device, context_length=n_ctx)
+    rows = spec.batch
     with atomic_path(args.out) as tmp:
         group = store.open_new(tmp)
         group.create_array("question_id", data=questions.question_id.to_numpy(np.int64))
@@ -163,7 +168,7 @@ def run(args) -> None:
         n_targets = int(encoded["target_mask"].any(axis=1)[inverse].sum())
         group.attrs.update({
             "encoder": f"open_clip {encoders.CLIP_ARCH} text tower (QuickGELU)",
-            "weights": weights, "weights_seed": args.weights_seed, "context_length": n_ctx,
+            "weights": weights, "weights_seed": spec.weights_seed, "context_length": n_ctx,
             "n_questions": n, "n_with_target": n_targets,
             "annotations": [str(Path(p)) for p in args.annotations], "torch": torch.__version__,
         })
@@ -198,9 +203,12 @@ def run_vit(args) -> None:
     from avqa.atomic import atomic_path
     from avqa.data.prompts import prompts_for
     from avqa.digest import record_digest
-    from avqa.features import encoders, store
+    from avqa import store
+    from avqa.features import encoders
     from avqa.runtime import resolve_device
+    from avqa.workflow import questions_vit_spec
 
+    spec = spec_from_args(args, QuestionsVitSpec, questions_vit_spec)
     frames = []
     for path in args.annotations:
         frame = pd.read_parquet(path)
@@ -211,14 +219,14 @@ def run_vit(args) -> None:
     questions = pd.concat(frames, ignore_index=True).drop_duplicates("question_id")
     questions = questions.sort_values("question_id", kind="stable").reset_index(drop=True)
     prompts = prompts_for(questions.template, [json.loads(v) if v else [] for v in questions.templ_values])
-    device = resolve_device(args.device)
-    weights = encoders.resolve_weights(args.weights, "clip_vit")
-    model = encoders.load_clip_vit(weights, args.weights_seed, device, args.backbone)
-    tokenizer = encoders.clip_vit_tokenizer(args.backbone)
+    device = resolve_device(spec.device)
+    weights = spec.weights
+    model = encoders.load_clip_vit(weights, spec.weights_seed, device, spec.backbone)
+    tokenizer = encoders.clip_vit_tokenizer(spec.backbone)
     texts = pd.Series(questions.question.tolist() + prompts)
     inverse, distinct = pd.factorize(texts)
     logger.info("%d questions and prompts, %d distinct texts", len(texts), len(distinct))
-    encoded = encoders.clip_vit_text(model, tokenizer, list(distinct), args.batch)
+    encoded = encoders.clip_vit_text(model, tokenizer, list(distinct), spec.batch)
     sentence = encoded["sentence"][inverse]
     n = len(questions)
     words = question_words(encoded, inverse[:n])
@@ -228,37 +236,30 @@ def run_vit(args) -> None:
         group.create_array("question_id", data=questions.question_id.to_numpy(np.int64))
         group.create_array("question_clip", data=sentence[:n].astype(np.float32))
         group.create_array("prompt", data=sentence[n:].astype(np.float32))
-        rows = max(1, args.batch)
+        rows = spec.batch
         group.create_array("question_tokens", data=words["question_tokens"], chunks=(rows, L, width))
         group.create_array("question_token_mask", data=words["question_token_mask"], chunks=(rows, L))
         group.create_array("question_token_row", data=words["question_token_row"])
-        group.attrs.update({"encoder": f"open_clip {args.backbone} text tower", "weights": weights,
-                            "weights_seed": args.weights_seed, "n_questions": n, "torch": torch.__version__,
+        group.attrs.update({"encoder": f"open_clip {spec.backbone} text tower", "weights": weights,
+                            "weights_seed": spec.weights_seed, "n_questions": n, "torch": torch.__version__,
                             "n_question_texts": n_texts, "question_context_length": L,
                             "annotations": [str(Path(p)) for p in args.annotations]})
         record_digest(group)
-    print(f"{args.out}: {n} questions and their prompts, {len(distinct)} distinct texts ({args.backbone}); "
+    print(f"{args.out}: {n} questions and their prompts, {len(distinct)} distinct texts ({spec.backbone}); "
           f"word features of {n_texts} distinct questions, {L} tokens")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("questions", help="CLIP-RN50 text features of every question")
     parser.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
+    add_spec_arguments(parser, "weights, weights_seed, device, features.text_batch")
     parser.add_argument("--out", required=True, help="output zarr store, e.g. results/features/questions.zarr")
-    parser.add_argument("--weights", default="random", help="random | pretrained | path to a CLIP checkpoint")
-    parser.add_argument("--weights-seed", type=int, default=0, help="seed of the random initialisation")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--batch", type=int, default=256, help="questions per forward pass")
     parser.set_defaults(func=run)
 
     vit = subparsers.add_parser("questions-vit", help="CLIP ViT text features of every question and its "
                                                       "declarative prompt (TSPM), and the question's per-token "
                                                       "features (QA-TIGER)")
     vit.add_argument("--annotations", nargs="+", required=True, help="annotation parquet files (all splits)")
+    add_spec_arguments(vit, "features.clip_vit.backbone, weights, weights_seed, device, features.text_batch")
     vit.add_argument("--out", required=True, help="output zarr store, e.g. results/features/questions_clip_vit.zarr")
-    vit.add_argument("--backbone", required=True, help="the open_clip ViT of the frame features (e.g. ViT-B-32)")
-    vit.add_argument("--weights", default="random", help="random | pretrained | path to a CLIP ViT checkpoint")
-    vit.add_argument("--weights-seed", type=int, default=0, help="seed of the random initialisation")
-    vit.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    vit.add_argument("--batch", type=int, default=256, help="texts per forward pass")
     vit.set_defaults(func=run_vit)

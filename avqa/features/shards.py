@@ -20,10 +20,9 @@ import logging
 import os
 from pathlib import Path
 
-import pandas as pd
-import pyarrow.parquet as pq
-
 from avqa.atomic import write_text_atomic
+from avqa.data.annotations import annotated_video_ids
+from avqa.digest import stable_hash
 from avqa.errors import UserError
 from avqa.features.videos import CONTAINERS, index_videos, resolve
 from avqa.specs import add_spec_arguments, spec_from_args
@@ -36,28 +35,6 @@ NAME_DIGEST_CHARS = 10
 
 class MissingVideosError(UserError):
     """Too many annotated videos have no file: the videos folder is wrong (or still downloading)."""
-
-
-def annotated_video_ids(annotations: list[str | Path]) -> list[str]:
-    """Sorted unique `video_id` values over the annotation parquet files."""
-    ids: set[str] = set()
-    for path in annotations:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: annotation file does not exist")
-        columns = pq.read_schema(path).names
-        if "video_id" not in columns:
-            raise ValueError(f"{path}: no 'video_id' column (columns: {columns})")
-        values = pd.read_parquet(path, columns=["video_id"])["video_id"]
-        if values.isna().any():
-            raise ValueError(f"{path}: {int(values.isna().sum())} rows have no video_id")
-        ids.update(values.astype(str))
-    return sorted(ids)
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of a string, the same in every process (Python's hash() is salted)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def cut_points(video_ids: list[str], videos_per_shard: int) -> list[list[str]]:

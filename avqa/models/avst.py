@@ -42,17 +42,19 @@ Departures from the public code (each for the batch contract or the project's in
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from avqa.data.vocab import ANSWERS
+from avqa.vocab import ANSWERS
 from avqa.models import losses
-from avqa.models.blocks import AudioProjection, MatchHead, VisualProjection, arrange_tokens, check_choice, fp32
+from avqa.models.blocks import (AudioProjection, MapInputOptions, MatchHead, VisualProjection, arrange_tokens,
+                                check_batch, check_choice, fp32, option)
 
 OBJECTIVES = ("qa", "grounding")
-BATCH_KEYS = ("visual", "audio", "video_index", "question_words")
 # Top-level blocks trained by the grounding pre-training; the QA run takes exactly these from its checkpoint.
 GROUNDING_BLOCKS = ("visual_proj", "audio_proj", "spatial_grounding", "match_head")
 
@@ -167,31 +169,41 @@ class AnswerPrediction(nn.Module):
         return self.fc_ans(torch.tanh(f_av * f_q))
 
 
-def check_batch(batch: dict, visual_dim: int, audio_dim: int, vocab_size: int) -> None:
-    """Clear errors for a batch that breaks the model batch contract (notes/batch_contract.md)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise KeyError(f"batch lacks {missing}; AVST needs {list(BATCH_KEYS)}")
-    visual, audio, index, words = batch["visual"], batch["audio"], batch["video_index"], batch["question_words"]
-    if visual.dim() != 5 or visual.shape[-1] != visual_dim:
-        raise ValueError(f"batch['visual'] has shape {tuple(visual.shape)}, expected (U, T, H, W, {visual_dim})")
-    if audio.shape != (*visual.shape[:2], audio_dim):
-        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected "
-                         f"{(*visual.shape[:2], audio_dim)} to match batch['visual']")
-    B = index.shape[0]
-    if B and (int(index.min()) < 0 or int(index.max()) >= visual.shape[0]):
-        raise ValueError(f"batch['video_index'] holds values outside [0, {visual.shape[0]}) (U = visual rows)")
-    if words.dim() != 2 or words.shape[0] != B or words.dtype != torch.int64:
-        raise ValueError(f"batch['question_words'] is {words.dtype} of shape {tuple(words.shape)}, expected int64 "
-                         f"({B}, Lw)")
+def check_question_words(words: torch.Tensor, vocab_size: int) -> None:
+    """Clear errors for question word ids that the question encoder cannot read (beyond their shape)."""
+    if words.dtype != torch.int64:
+        raise ValueError(f"batch['question_words'] is {words.dtype}, expected int64 word ids")
     if words.numel() and (int(words.min()) < 0 or int(words.max()) >= vocab_size):
         raise ValueError(f"batch['question_words'] holds ids outside [0, {vocab_size}): option vocab_size must be "
                          f"the length of the vocabulary the ids come from (avqa.data.words)")
     real = words != 0
     if bool((real[:, 1:] & ~real[:, :-1]).any()):
         raise ValueError("batch['question_words'] has padding (0) before a word: pad only at the end")
-    if B and (words.shape[1] == 0 or not bool(real[:, 0].all())):
+    if words.shape[0] and (words.shape[1] == 0 or not bool(real[:, 0].all())):
         raise ValueError("batch['question_words'] has a question without any word (all padding)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AVSTOptions(MapInputOptions):
+    """AVST's options (build_model("avst", **options)); defaults: the public code's values."""
+
+    vocab_size: int = option(doc="length of the question-word vocabulary (avqa.data.words), '<pad>' and '<unk>' "
+                                 "included")
+    d_model: int = option(512, "width d of every block")
+    word_dim: int = option(512, "word embedding size of the question encoder")
+    lstm_hidden: int = option(512, "hidden size of the question LSTM")
+    lstm_layers: int = option(1, "layers of the question LSTM")
+    heads: int = option(4, "heads of the temporal grounding's nn.MultiheadAttention")
+    dropout: float = option(0.1, "dropout of the temporal grounding (attention weights, FFN)")
+    match_weight: float = option(0.5, "weight of L_match in the QA objective (main_avst.py: 0.5)")
+    objective: str = option("qa", "'qa' (L_qa + match_weight L_match) | 'grounding' (L_match only, the grounding "
+                                  "pre-training; the QA path runs without gradients)")
+
+    def __post_init__(self):
+        check_choice("objective", self.objective, OBJECTIVES)
+        if int(self.vocab_size) < 3:
+            raise ValueError(f"vocab_size={self.vocab_size}: the vocabulary holds '<pad>', '<unk>' and at least one "
+                             f"word")
 
 
 class AVST(nn.Module):
@@ -202,32 +214,30 @@ class AVST(nn.Module):
     audio and over the grounded visual segments; temporal_attn (B, 2T): both in the IL(V;A) token order, each
     halved (the layout avqa.reporting.attention draws); match_logits (U, T, 2): the match classifier on each
     video's own audio-visual segment pairs; mismatch_logits (U, T, 2) on video u's visual with video u-1's audio
-    (only when U >= 2).
-
-    Options: vocab_size (required: len of the avqa.data.words vocabulary), d_model (512), word_dim (512),
-    lstm_hidden (512), lstm_layers (1), heads (4), dropout (0.1), match_weight (0.5), objective "qa" (L_qa +
-    match_weight L_match) | "grounding" (L_match only; the QA path runs without gradients, its logits are
-    returned for evaluation code), visual_dim (2048 CLIP-RN50 maps; 512 ResNet-18), audio_dim (128), n_answers.
+    (only when U >= 2). Options: AVSTOptions.
     """
 
-    def __init__(self, *, vocab_size: int, d_model: int = 512, word_dim: int = 512, lstm_hidden: int = 512,
-                 lstm_layers: int = 1, heads: int = 4, dropout: float = 0.1, match_weight: float = 0.5,
-                 objective: str = "qa", visual_dim: int = 2048, audio_dim: int = 128,
-                 n_answers: int = len(ANSWERS)):
+    Options = AVSTOptions
+
+    def __init__(self, options: AVSTOptions):
         super().__init__()
-        check_choice("objective", objective, OBJECTIVES)
-        if int(vocab_size) < 3:
-            raise ValueError(f"vocab_size={vocab_size}: the vocabulary holds '<pad>', '<unk>' and at least one word")
-        self.objective = objective
-        self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, vocab_size=int(vocab_size))
-        self.loss_weights = {"qa": 1.0, "match": float(match_weight)} if objective == "qa" else {"match": 1.0}
-        self.visual_proj = VisualProjection(visual_dim, d_model)
-        self.audio_proj = AudioProjection(audio_dim, d_model)
+        d_model, vocab_size = options.d_model, int(options.vocab_size)
+        self.options = options
+        self.objective = options.objective
+        self.dims = dict(visual_dim=options.visual_dim, audio_dim=options.audio_dim, vocab_size=vocab_size)
+        self.batch_shapes = {"visual": ("U", "T", None, None, options.visual_dim),
+                             "audio": ("U", "T", options.audio_dim), "video_index": ("B",),
+                             "question_words": ("B", None)}
+        self.loss_weights = ({"qa": 1.0, "match": float(options.match_weight)} if options.objective == "qa"
+                             else {"match": 1.0})
+        self.visual_proj = VisualProjection(options.visual_dim, d_model)
+        self.audio_proj = AudioProjection(options.audio_dim, d_model)
         self.spatial_grounding = SpatialGrounding(d_model)
         self.match_head = MatchHead(d_model)          # AVST's fc1..fc4: 2d -> d -> d/2 -> d/4 -> 2
-        self.question_encoder = QuestionEncoder(vocab_size, word_dim, lstm_hidden, lstm_layers, d_model)
-        self.temporal_grounding = TemporalGrounding(d_model, heads, dropout)
-        self.answer = AnswerPrediction(d_model, n_answers)
+        self.question_encoder = QuestionEncoder(vocab_size, options.word_dim, options.lstm_hidden,
+                                                options.lstm_layers, d_model)
+        self.temporal_grounding = TemporalGrounding(d_model, options.heads, options.dropout)
+        self.answer = AnswerPrediction(d_model, options.n_answers)
 
     def grounding(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per unique video: f_a, f_v (U, T, d), the spatial attention and the match / mismatch logits."""
@@ -255,7 +265,8 @@ class AVST(nn.Module):
         return logits, audio_w, visual_w
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "AVST")
+        check_question_words(batch["question_words"], self.dims["vocab_size"])
         grounded = self.grounding(batch)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.objective == "qa"):
             logits, audio_w, visual_w = self.answer_logits(batch, grounded["f_a"], grounded["f_v"])

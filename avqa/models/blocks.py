@@ -1,40 +1,27 @@
-"""Shared blocks of the AVQA models: input projections, TSG+, JTG, token orders and the answer head.
+"""Blocks shared by the AVQA models: option fields, the batch check, input normalisation and projections,
+multi-head attention, the audio-visual match head, the single stream's token orders and the answer head.
 
-Paper: Jiang & Yin, "CLIP-Powered TASS: Target-Aware Single-Stream Network for Audio-Visual Question Answering"
-(arXiv 2405.07451; text in the shared papers folder, 001_20b6c203a3c35687.txt). Sections: 3.2 inputs and
-pre-processing, 3.3 TSG+ (eqs. 2-7), 3.4 CMS loss and JTG (eqs. 8-19), 3.5 answer prediction (eq. 20), 4.1 loss
-and training recipe.
-The block structure where the paper is silent follows its predecessor TJSTG (arXiv 2305.12397, code
-Bravo5542/TJSTG, net_tjstg/tsjt_net.py). Every place where the code departs from the paper is an option whose
-default is the paper's form, except input normalisation (see below) and the target word's selection, which the
-paper does not describe; each option's docstring says which form is the paper's and which is TJSTG's.
+The projections, match head and answer head are TASS-Net's (Jiang & Yin 2024, arXiv 2405.07451: sec. 3.2 and 4.1
+inputs, sec. 3.3 eq. 7 match classifier, sec. 3.5 eq. 20 answer) and are reused by the question-only baseline,
+AVST and SaSR-Net; the attention and the generic input projection serve TASS-Net's JTG, TSPM and QA-TIGER.
+Model-specific blocks live beside their model (avqa.models.tass_blocks for TSG+ and JTG).
 
-Shapes: B questions, U unique videos, T segments, P = 7 x 7 = 49 map positions, L question tokens, d = d_model.
-Attention-type arithmetic (similarities, softmax, thresholds) runs in float32 with autocast disabled, so the
-models give the same attention under torch.autocast(cpu, bfloat16) as in fp32 up to the projections' rounding.
+Shapes: B questions, U unique videos, T segments, P map positions, L tokens, d = d_model.
+Attention-type arithmetic (similarities, softmax) runs in float32 with autocast disabled (fp32), so the models
+give the same attention under torch.autocast(cpu, bfloat16) as in fp32 up to the projections' rounding.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-COMBINES = ("add", "mul", "max")
-ORDERS = ("IL(V;A)", "IL(A;V)", "Cat(V;A)", "Cat(A;V)")
-STREAMS = ("single", "dual")
-POSITIONALS = ("none", "sinusoidal")
-TARGETS = ("attention", "mask")
-# Option values; the first of each is the default (the paper's form where the paper states one).
-SIMILARITIES = ("dot", "cosine", "scaled_dot")     # TSG+ eqs. 3-4: paper dot | TJSTG cosine | dot / sqrt(d)
-TARGET_TOKENS = ("words", "all")                   # target-word candidates: word tokens | also CLIP's SOT and EOT
-TARGET_GRADS = ("straight_through", "none")        # target-word gradient: STE | TJSTG's hard argmax
-MEAN_FUSIONS = ("paper", "tjstg")                  # eq. 16's MLP(Avg(f_av)) | TJSTG's FC(tanh([mean f_a; mean f_v]))
-INPUT_NORMS = ("standardize_ln", "none")           # project's input normalisation | the paper's plain projections
-# Threshold tau of TSG+ per combination (paper Table 4/5: 0.025 ~ 1/49 for add; the mul row uses 0.02).
-DEFAULT_TAU = {"add": 0.025, "max": 0.025, "mul": 0.02}
-_EPS = 1e-8
+from avqa.vocab import ANSWERS
+
+ORDERS = ("IL(V;A)", "IL(A;V)", "Cat(V;A)", "Cat(A;V)")    # token orders of the single stream (eq. 13, Table 6)
+INPUT_NORMS = ("standardize_ln", "none")           # project's input normalisation | the papers' plain projections
 
 
 def fp32(device: torch.device):
@@ -47,16 +34,106 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"option {name}={value!r} is not one of {list(choices)}")
 
 
+# --- model options ------------------------------------------------------------------------------------------------
+def option(default=dataclasses.MISSING, doc: str = ""):
+    """A field of a model's options dataclass: its default (none: required) and a one-line description."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def options_table(options_class) -> str:
+    """Markdown table (option, default, meaning) of an options dataclass ('|' escaped): the model's own fields,
+    then those of the option groups it derives from, each in declaration order."""
+    own = options_class.__dict__.get("__annotations__", {})
+    fields = dataclasses.fields(options_class)
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for f in [f for f in fields if f.name in own] + [f for f in fields if f.name not in own]:
+        default = "required" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+        meaning = f.metadata.get("doc", "").replace("|", "\\|")
+        rows.append(f"| `{f.name}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+# Option groups several models read; a model's options dataclass derives from those of its inputs.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AnswerOptions:
+    n_answers: int = option(len(ANSWERS), "answer classes")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MapInputOptions(AnswerOptions):
+    """Pooled visual maps and VGGish audio (TASS-Net, AVST, SaSR-Net)."""
+
+    visual_dim: int = option(2048, "channels of the visual maps (CLIP-RN50 2048, ResNet-18 512)")
+    audio_dim: int = option(128, "audio feature size (VGGish 128)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SentenceOptions:
+    """The CLIP-RN50 sentence embedding of the question (TASS-Net, question-only, SaSR-Net)."""
+
+    sentence_dim: int = option(1024, "CLIP-RN50 sentence embedding size")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FrameInputOptions(AnswerOptions):
+    """Per-second CLIP ViT frames with their merged tokens, VGGish audio and CLIP ViT text (TSPM, QA-TIGER)."""
+
+    input_norm: str = option("standardize_ln", "'standardize_ln' (standardise + LayerNorm before the projections) | "
+                                               "'none' (the public code's raw projections)")
+    frame_dim: int = option(768, "CLIP ViT frame embedding size (ViT-L/14@336px 768)")
+    token_dim: int = option(1024, "width of the merged patch tokens (the ViT's width: 1024 for ViT-L)")
+    n_tokens: int = option(14, "merged tokens per frame (ToMe)")
+    audio_dim: int = option(128, "audio feature size (VGGish 128)")
+    text_dim: int | None = option(None, "CLIP ViT text embedding size (question; TSPM's prompt too); None: frame_dim")
+
+    def __post_init__(self):
+        check_choice("input_norm", self.input_norm, INPUT_NORMS)
+
+
+# --- the batch check ------------------------------------------------------------------------------------------------
+def _describe(shape: tuple, sizes: dict[str, int]) -> str:
+    names = ["*" if s is None else f"{s}={sizes[s]}" if isinstance(s, str) and s in sizes else str(s) for s in shape]
+    return f"({', '.join(names)})"
+
+
+def check_batch(batch: dict, expected: dict[str, tuple], model: str) -> dict[str, int]:
+    """Clear errors for a batch that breaks `model`'s part of the batch contract (avqa/models/__init__.py).
+
+    expected: {key: shape}, checked in order; each entry of a shape is an int (that size), a letter naming a
+    size that must agree across keys (U unique videos, B questions, T segments, L tokens, ...) or None (any).
+    A missing key is a KeyError naming every missing one; a wrong shape a ValueError naming the key, its shape
+    and the expected one. When expected holds "video_index" and U is bound, its values must index the U rows.
+    Returns the letters' sizes.
+    """
+    missing = [k for k in expected if k not in batch]
+    if missing:
+        raise KeyError(f"batch lacks {missing}; {model} needs {list(expected)}")
+    sizes: dict[str, int] = {}
+    for key, shape in expected.items():
+        actual = tuple(batch[key].shape)
+        fits = len(actual) == len(shape)
+        for size, want in zip(actual, shape) if fits else ():
+            if isinstance(want, str):
+                fits = fits and sizes.setdefault(want, size) == size
+            elif want is not None:
+                fits = fits and size == want
+        if not fits:
+            raise ValueError(f"batch[{key!r}] has shape {actual}, expected {_describe(shape, sizes)} ({model})")
+    if "video_index" in expected and "U" in sizes:
+        index, U = batch["video_index"], sizes["U"]
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= U):
+            raise ValueError(f"batch['video_index'] holds values outside [0, {U}) (U = rows of batch['visual'])")
+    return sizes
+
+
 # --- input projections (sec. 3.2 and 4.1: "projected ... with a linear layer") ----------------------------------
-# input_norm "standardize_ln" (default; a departure from the paper, which feeds the frozen features straight into
-# the projections, as does TJSTG): inputs are normalised twice. First per channel with training-set statistics
-# (Standardize): random-encoder features are tiny with a large common offset (VGGish's is ~20x its spread), and
-# with a per-position LayerNorm alone the content is a small ripple on that offset — on the synthetic data the
-# audio-visual match loss then never left ln 2 and the answers stayed at the question-only level. Then a
-# LayerNorm without affine part per position (the linear layer after it absorbs scale and shift; frozen inputs
-# need no gradient). input_norm "none": the paper's plain projections of the raw features.
+# input_norm "standardize_ln" (default; a departure from the papers, which feed the frozen features straight into
+# the projections): per channel with train-split statistics (Standardize), then a LayerNorm without affine part
+# per position (the linear layer after it absorbs scale and shift). Random-encoder features are tiny values on a
+# large common offset, which a LayerNorm alone leaves as a small ripple (measured in docs/models.md).
+# input_norm "none": the papers' plain projections of the raw features.
 # The batch keys a Standardize may standardise (the data pipeline computes their per-channel train statistics:
-# avqa.data.dataset.AVQADataset.input_stats): TASS-Net's four, and CLIP ViT's per-frame tokens and text embeddings.
+# avqa.training.dataset.AVQADataset.input_stats): TASS-Net's four, and CLIP ViT's per-frame tokens and text embeddings.
 INPUT_SOURCES = ("visual", "audio", "sentence", "tokens", "visual_tokens", "question_clip", "prompt",
                  "question_tokens")
 
@@ -115,27 +192,37 @@ def input_normalisers(dim: int, source: str, input_norm: str) -> tuple[nn.Module
     return Standardize(dim, source), nn.LayerNorm(dim, elementwise_affine=False)
 
 
-class VisualProjection(nn.Module):
-    """f_v,m: the 2048 CLIP channels of each map position mapped to d by a linear layer (sec. 4.1), after the
-    project's input normalisation (input_norm "standardize_ln", default) or on the raw features ("none", paper).
+class InputProjection(nn.Module):
+    """A frozen feature (..., in_dim) of batch key `source` -> (..., d): the input normalisation of `input_norm`
+    (standardised and LayerNorm'ed, "standardize_ln"; raw, "none"), then one linear layer (sec. 4.1: "projected
+    ... with a linear layer"; TSPM's and QA-TIGER's input_a, input_v, ... of their public code)."""
 
-    Applied to the U unique videos' maps once per batch: (U, T, 7, 7, C) -> (U, T, 49, d).
+    def __init__(self, in_dim: int, d_model: int, source: str, input_norm: str = "standardize_ln"):
+        super().__init__()
+        self.standardize, self.norm = input_normalisers(in_dim, source, input_norm)
+        self.proj = nn.Linear(in_dim, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.norm(self.standardize(x.float())))
+
+
+class VisualProjection(InputProjection):
+    """f_v,m: the C channels of each map position mapped to d (sec. 4.1; InputProjection of "visual").
+
+    Applied to the U unique videos' maps once per batch: (U, T, H, W, C) -> (U, T, H * W, d).
     """
 
     def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
-        super().__init__()
-        self.standardize, self.norm = input_normalisers(in_dim, "visual", input_norm)
-        self.proj = nn.Linear(in_dim, d_model)
+        super().__init__(in_dim, d_model, "visual", input_norm)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         u, t = maps.shape[:2]
-        positions = maps.reshape(u, t, -1, maps.shape[-1])
-        return self.proj(self.norm(self.standardize(positions)))
+        return super().forward(maps.reshape(u, t, -1, maps.shape[-1]))
 
 
 class AudioProjection(nn.Module):
     """f_a: the 128 VGGish dims "projected into a 512-D feature vector" (sec. 4.1) by linear -> ReLU -> linear
-    (TJSTG's fc_a1, fc_a2), after the input normalisation of `input_norm` (as VisualProjection)."""
+    (TJSTG's fc_a1, fc_a2), after the input normalisation of `input_norm` (as InputProjection)."""
 
     def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
         super().__init__()
@@ -146,193 +233,75 @@ class AudioProjection(nn.Module):
         return self.mlp(self.norm(self.standardize(audio)))
 
 
-class QuestionProjection(nn.Module):
-    """f_q (sec. 3.2): a linear map of the CLIP-RN50 sentence embedding to d, after the input normalisation of
-    `input_norm` (as VisualProjection). The paper's f_q is "512-D"; RN50's sentence embedding is 1024-d, so a
-    learned projection is needed either way."""
+class QuestionProjection(InputProjection):
+    """f_q (sec. 3.2): the CLIP-RN50 sentence embedding mapped to d (InputProjection of "sentence"). The paper's
+    f_q is "512-D"; RN50's sentence embedding is 1024-d, so a learned projection is needed either way."""
 
     def __init__(self, in_dim: int, d_model: int, input_norm: str = "standardize_ln"):
-        super().__init__()
-        self.standardize, self.norm = input_normalisers(in_dim, "sentence", input_norm)
-        self.proj = nn.Linear(in_dim, d_model)
-
-    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(self.standardize(sentence)))
+        super().__init__(in_dim, d_model, "sentence", input_norm)
 
 
-def word_token_mask(token_mask: torch.Tensor) -> torch.Tensor:
-    """The word tokens of each question: `token_mask` (B, L) minus CLIP's start-of-text token (position 0) and
-    end-of-text token (the last real position). SOT's output is the same for every question (causal attention)
-    and EOT's is the sentence summary f_q is built from, so neither names a target. A question with no token
-    left (only SOT and EOT) keeps all its real tokens."""
-    positions = torch.arange(token_mask.shape[-1], device=token_mask.device)
-    last = (positions * token_mask).argmax(-1, keepdim=True)         # index of the last True (EOT)
-    words = token_mask & (positions != 0) & (positions != last)
-    return torch.where(words.any(-1, keepdim=True), words, token_mask)
+# --- attention ------------------------------------------------------------------------------------------------------
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention (Vaswani et al. 2017) with nn.MultiheadAttention's parameters:
 
+      head_i = softmax(Q W_q^i (K W_k^i)^T / sqrt(d_h)) V W_v^i,   out = W_o [head_1; ...; head_H]
+    (TASS-Net's eq. 15 in TJSTG's multi-head form; TSPM's and QA-TIGER's attention layers). Scores and softmax in
+    float32; dropout on the attention weights. Written out rather than nn.MultiheadAttention (whose packed
+    in_proj would rename the checkpoints' q, k, v entries) or F.scaled_dot_product_attention (whose CPU kernel
+    FlopCounterMode does not count, avqa.models.cost, and which returns no weights).
 
-class TargetWord(nn.Module):
-    """f_tgt, the question's target word feature (TSG+'s "interesting target feature", sec. 3.3).
-
-    The paper does not say how the target is chosen (sec. 3.2 only tokenises the question); this is TJSTG's
-    question-encoder mechanism adapted to CLIP tokens, not a form the paper states.
-    mode "attention": the question summary f_q scores the candidate tokens (scaled dot product of a query
-    projection of f_q with the projected token features); the argmax token is the target (as TJSTG's argmax of
-    its question-LSTM attention). mode "mask" (own): the mean of the candidate tokens in `target_mask` (the
-    question's first <Object> value); questions that name no object fall back to the attention choice.
-    target_tokens: "words" (default): the candidates are word_token_mask(token_mask), never SOT or EOT; "all"
-    (the project's earlier behaviour): every real token, SOT and EOT included.
-    target_grad: "straight_through" (default): the forward value is exactly the argmax token, and the scorer
-    gets the softmax's gradient (one-hot + (softmax - softmax.detach())), so the selector can learn;
-    "none": TJSTG's hard argmax, no gradient reaches the scorer. The paper is silent on both.
-    The chosen feature goes through a two-layer MLP (TJSTG's fc1, fc2). Returns (f_tgt (B, d), weights (B, L)).
+    forward(query (R, Lq, d), x (R, Lk, d), key_mask (R, Lk) bool, True = real, or None) -> (output (R, Lq, d),
+    weights (R, Lq, Lk): the softmax averaged over heads, before dropout). keys(x) -> (k, v) each (R, H, Lk, d_h)
+    projects the keys once for several queries, attend(query, k, v, key_mask) attends over them.
     """
 
-    def __init__(self, token_dim: int, d_model: int, mode: str = "attention", target_tokens: str = "words",
-                 target_grad: str = "straight_through", input_norm: str = "standardize_ln"):
+    def __init__(self, d_model: int, heads: int, dropout: float):
         super().__init__()
-        check_choice("target", mode, TARGETS)
-        check_choice("target_tokens", target_tokens, TARGET_TOKENS)
-        check_choice("target_grad", target_grad, TARGET_GRADS)
-        self.mode, self.target_tokens, self.target_grad = mode, target_tokens, target_grad
-        self.standardize, self.norm = input_normalisers(token_dim, "tokens", input_norm)
-        self.token_proj = nn.Linear(token_dim, d_model)
-        self.query = nn.Linear(d_model, d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+        if d_model % heads:
+            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+        self.heads = heads
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
 
-    def candidates(self, token_mask: torch.Tensor) -> torch.Tensor:
-        """(B, L) bool: the tokens the target may be chosen from."""
-        return word_token_mask(token_mask) if self.target_tokens == "words" else token_mask
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        R, L, d = x.shape
+        return x.reshape(R, L, self.heads, d // self.heads).transpose(1, 2)
 
-    def selection(self, words: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
-                  target_mask: torch.Tensor) -> torch.Tensor:
-        candidates = self.candidates(token_mask)
-        with fp32(words.device):
-            scores = torch.einsum("bld,bd->bl", words.float(), self.query(f_q.float())) / math.sqrt(words.shape[-1])
-            scores = scores.masked_fill(~candidates, float("-inf"))
-            soft = scores.softmax(-1)
-            hard = F.one_hot(scores.argmax(-1), scores.shape[-1]).to(soft.dtype)
-            if self.target_grad == "straight_through":
-                weights = hard + (soft - soft.detach())  # exactly `hard` forward, soft gradient backward
-            else:
-                weights = hard
-            if self.mode == "mask":
-                named = target_mask & candidates
-                counts = named.sum(-1, keepdim=True)
-                mean = named.to(soft.dtype) / counts.clamp_min(1)
-                weights = torch.where(counts > 0, mean, weights)
-        return weights
+    def keys(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._split(self.k(x)), self._split(self.v(x))
 
-    def forward(self, tokens: torch.Tensor, f_q: torch.Tensor, token_mask: torch.Tensor,
-                target_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        words = self.token_proj(self.norm(self.standardize(tokens)))
-        weights = self.selection(words, f_q, token_mask, target_mask)
-        chosen = torch.einsum("bl,bld->bd", weights.to(words.dtype), words)
-        return self.mlp(chosen), weights
+    def _mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_mask: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        R, H, Lq, dh = q.shape
+        with fp32(q.device):
+            scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(dh)               # (R, H, Lq, Lk)
+            if key_mask is not None:
+                scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+            weights = scores.softmax(-1)
+        out = self.dropout(weights).to(v.dtype) @ v
+        return self.out(out.transpose(1, 2).reshape(R, Lq, H * dh)), weights.mean(1)
+
+    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._mix(self._split(self.q(query)), k, v, key_mask)
+
+    def forward(self, query: torch.Tensor, x: torch.Tensor, key_mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self._split(self.q(query))
+        return self._mix(q, *self.keys(x), key_mask)
 
 
-# --- TSG+ ------------------------------------------------------------------------------------------------------
-def combine_attention(s_a: torch.Tensor, s_q: torch.Tensor | None, combine: str = "add",
-                      tau: float = 0.025) -> torch.Tensor:
-    """TSG+ spatial attention from the audio and target distributions over positions (sec. 3.3, eqs. 2 and 5).
-
-    Eq. 5: s_q_hat = s_q * I(s_q - tau), I(x) = 1 for x >= 0 (the threshold is on s_q alone; TJSTG instead
-    thresholds the sum s_a + s_q at 0.01). Eq. 2's weights: softmax(s_a + s_q_hat) ("add", the paper's choice),
-    softmax(s_a * s_q_hat) ("mul") or softmax(max(s_a, s_q_hat)) ("max") (Table 4), over the last axis.
-    s_q None (not target-aware, Table 2 "w/o T-A"): softmax(s_a), i.e. eq. 2 with s_q_hat removed. The outer
-    softmax takes probabilities, so its max/min over positions is at most e^2 whatever the similarity.
-    """
-    check_choice("combine", combine, COMBINES)
-    if s_q is None:
-        return s_a.softmax(-1)
-    s_q_hat = s_q * (s_q >= tau).to(s_q.dtype)
-    if combine == "add":
-        scores = s_a + s_q_hat
-    elif combine == "mul":
-        scores = s_a * s_q_hat
-    else:
-        scores = torch.maximum(s_a, s_q_hat)
-    return scores.softmax(-1)
+def feed_forward(d_model: int, ffn_dim: int, dropout: float) -> nn.Sequential:
+    """Linear -> ReLU -> dropout -> linear -> dropout (the transformer FFN; TSPM's linear1 / linear2 pairs)."""
+    return nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model),
+                         nn.Dropout(dropout))
 
 
-class TSGPlus(nn.Module):
-    """Target-aware spatial grounding TSG+ (sec. 3.3, eqs. 2-5).
-
-    For each question b and segment t, over the P map positions of visual video v(b) with the audio of video a(b):
-      (3) s_a = softmax_p(sim(f_a, f_v,m)),  (4) s_q = softmax_p(sim(f_tgt, f_v,m)),
-      (5), (2) attention = combine_attention(s_a, s_q, combine, tau)  (s_q dropped when not target-aware),
-      f_v,i = sum_p attention * f_v,m (over the unnormalised maps, as eq. 2),
-      f_v = FC(tanh([f_v,g ; f_v,i])) with f_v,g = mean_p f_v,m (the text after eq. 5).
-    similarity: "dot" (default, the paper's eqs. 3-4: plain (f_a^t)^T f_v,m^t, no scaling, unlike eqs. 8-9);
-    "cosine" (TJSTG: L2-normalised features; at init the cosines spread so little over the 49 positions that s_q
-    never reaches tau = 0.025, which switches the target path off); "scaled_dot": dot / sqrt(d).
-    `maps` (U, T, P, d) holds the unique videos' projected maps, `f_a` (U, T, d) their audio; `audio_index` (B,)
-    picks each question's audio video and `visual_index` (B,) or (K, B) its visual video(s): K = 2 computes the
-    matched features (row 0 = the question's video) and the unmatched ones for L_s (row 1 = another video) in
-    one pass.
-    Efficiency: nothing of size (B, T, P, d) is gathered; the similarities of every query with every unique
-    video are one batched matrix product per segment (U is small), and the attended feature is a product of
-    the attention scattered over (U, P) with the maps, so backward needs no index_put on the maps.
-    Returns f_v (B, T, d) and the attention (B, T, P), or (K, B, T, d) and (K, B, T, P) for a 2-D visual_index.
-    """
-
-    def __init__(self, d_model: int, target_aware: bool = True, combine: str = "add", tau: float = 0.025,
-                 similarity: str = "dot"):
-        super().__init__()
-        check_choice("combine", combine, COMBINES)
-        check_choice("similarity", similarity, SIMILARITIES)
-        self.target_aware = bool(target_aware)
-        self.combine = combine
-        self.tau = float(tau)
-        self.similarity = similarity
-        self.fc = nn.Linear(2 * d_model, d_model)
-
-    def distributions(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
-                      audio_index: torch.Tensor, visual_index: torch.Tensor) -> torch.Tensor:
-        """Eqs. 3-4 for visual_index (K, B): s (T, Q, K, B, P) in float32, s[:, 0] = s_a and, when target-aware,
-        s[:, 1] = s_q (Q = 2; otherwise Q = 1)."""
-        U, T, P, d = maps.shape
-        B = visual_index.shape[1]
-        with fp32(maps.device):
-            keys, audio = maps.float(), f_a.float()
-            target = f_tgt.float() if self.target_aware else None
-            if self.similarity == "cosine":
-                keys, audio = F.normalize(keys, dim=-1), F.normalize(audio, dim=-1)
-                target = F.normalize(target, dim=-1) if self.target_aware else None
-            keys = keys.transpose(0, 1).reshape(T, U * P, d)
-            queries = [audio[audio_index].transpose(0, 1)]                                      # (T, B, d)
-            if self.target_aware:
-                queries.append(target.expand(T, B, d))
-            logits = torch.bmm(torch.cat(queries, 1), keys.transpose(1, 2)).view(T, len(queries), B, U, P)
-            if self.similarity == "scaled_dot":
-                logits = logits / math.sqrt(d)
-            rows = torch.arange(B, device=maps.device)
-            return logits[:, :, rows, visual_index].softmax(-1)
-
-    def attention(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
-                  audio_index: torch.Tensor, visual_index: torch.Tensor) -> torch.Tensor:
-        """Spatial attention (T, K, B, P) in float32 for visual_index (K, B) (eqs. 2 and 5)."""
-        s = self.distributions(maps, f_a, f_tgt, audio_index, visual_index)
-        with fp32(maps.device):
-            return combine_attention(s[:, 0], s[:, 1] if self.target_aware else None, self.combine, self.tau)
-
-    def forward(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
-                audio_index: torch.Tensor, visual_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        single = visual_index.dim() == 1
-        visual_index = visual_index.reshape(-1, len(audio_index))
-        U, T, P, d = maps.shape
-        K, B = visual_index.shape
-        attention = self.attention(maps, f_a, f_tgt, audio_index, visual_index)             # (T, K, B, P)
-        onehot = F.one_hot(visual_index, U).to(attention.dtype)                              # (K, B, U)
-        scattered = torch.einsum("kbu,tkbp->tkbup", onehot, attention).reshape(T, K * B, U * P)
-        attended = torch.bmm(scattered.to(maps.dtype), maps.transpose(0, 1).reshape(T, U * P, d))
-        attended = attended.view(T, K, B, d).permute(1, 2, 0, 3)                             # (K, B, T, d)
-        pooled = maps.mean(2)[visual_index]                                                  # (K, B, T, d)
-        f_v = self.fc(torch.tanh(torch.cat([pooled, attended.to(pooled.dtype)], -1)))
-        attention = attention.permute(1, 2, 0, 3)
-        return (f_v[0], attention[0]) if single else (f_v, attention)
-
-
+# --- heads ----------------------------------------------------------------------------------------------------------
 class MatchHead(nn.Module):
     """L_s classifier (sec. 3.3, eq. 7): y_hat = MLP([f_a ; f_v]) -> matched / unmatched logits (TJSTG's fc1..fc4)."""
 
@@ -380,140 +349,6 @@ def split_tokens(values: torch.Tensor, order: str) -> tuple[torch.Tensor, torch.
     """Inverse of arrange_tokens along axis 1: (B, 2T, ...) -> visual (B, T, ...), audio (B, T, ...)."""
     v_pos, a_pos = token_positions(order, values.shape[1] // 2)
     return values[:, v_pos.to(values.device)], values[:, a_pos.to(values.device)]
-
-
-def sinusoidal_positions(n: int, d: int, device=None) -> torch.Tensor:
-    """Fixed sine/cosine position codes (n, d) (Vaswani et al. 2017); neighbours get similar codes."""
-    position = torch.arange(n, dtype=torch.float32, device=device)[:, None]
-    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / d))
-    codes = torch.zeros(n, d, device=device)
-    codes[:, 0::2] = torch.sin(position * freq)
-    codes[:, 1::2] = torch.cos(position * freq[: d // 2])
-    return codes
-
-
-# --- JTG ---------------------------------------------------------------------------------------------------------
-class QuestionQueryAttention(nn.Module):
-    """Multi-head attention of one query (the question) over a token sequence (sec. 3.4, eqs. 14-15).
-
-    Eq. 15 is written without heads or scaling; this is TJSTG's nn.MultiheadAttention form (scaled per head).
-    Same parameters as nn.MultiheadAttention (in-projections for q, k, v and an out-projection), written out so
-    that the returned weights (mean over heads, (B, S)) are the clean softmax, before attention dropout; the
-    CMS loss reads them. Scores and softmax in float32.
-    """
-
-    def __init__(self, d_model: int, heads: int, dropout: float):
-        super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        self.heads = heads
-        self.q = nn.Linear(d_model, d_model)
-        self.k = nn.Linear(d_model, d_model)
-        self.v = nn.Linear(d_model, d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, query: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        B, S, d = tokens.shape
-        h, dh = self.heads, d // self.heads
-        q = self.q(query).reshape(B, h, dh)
-        k = self.k(tokens).reshape(B, S, h, dh)
-        v = self.v(tokens).reshape(B, S, h, dh)
-        with fp32(tokens.device):
-            weights = (torch.einsum("bhe,bshe->bhs", q.float(), k.float()) / math.sqrt(dh)).softmax(-1)
-        attended = torch.einsum("bhs,bshe->bhe", self.dropout(weights).to(v.dtype), v).reshape(B, d)
-        return self.out(attended), weights.mean(1)
-
-
-class JTG(nn.Module):
-    """Joint audio-visual temporal grounding JTG (sec. 3.4, eqs. 13-16).
-
-    An LSTM per modality (bidirectional, d/2 per direction, as TJSTG; the paper gives no size); single stream
-    (eq. 13): the 2T post-LSTM tokens in `order` (IL(V;A) = [v1; a1; ...; vT; aT]), optionally plus sinusoidal
-    position codes, and one question-query multi-head attention over them (eqs. 14-15); dual stream: one
-    question-query attention per modality, the two outputs fused by a linear layer on their concatenation (the
-    older two-stream design, paper Table 7).
-    ffn: False (default, the paper's eq. 14: f_att is the attention output x); True (TJSTG):
-    f_att = LayerNorm(x + Dropout(FFN(x))).
-    mean_fusion: "paper" (default, eq. 16): f_av^q = f_att + MLP(Avg(f_av)), Avg the mean over the 2T post-LSTM
-    tokens (order-free, so the same for every order and for the dual stream) and MLP = Linear(d, d) -> ReLU ->
-    Linear(d, d) (the paper names an MLP without giving its layers; this is the smallest one);
-    "tjstg": f_av^q = f_att + FC(tanh([mean_t f_a ; mean_t f_v])) on the pre-LSTM features (TJSTG's fc_fusion).
-    Returns f_av^q (B, d) and the temporal attention: "tokens" (B, 2T) over the sequence in `order` (dual: the
-    two per-modality distributions placed at their positions and halved), "visual" and "audio" (B, T) each a
-    distribution over T (single stream: the weights at that modality's positions renormalised, for eqs. 17-19).
-    """
-
-    def __init__(self, d_model: int, heads: int, dropout: float, order: str = "IL(V;A)", stream: str = "single",
-                 positional: str = "none", ffn: bool = False, mean_fusion: str = "paper"):
-        super().__init__()
-        check_choice("order", order, ORDERS)
-        check_choice("stream", stream, STREAMS)
-        check_choice("positional", positional, POSITIONALS)
-        check_choice("mean_fusion", mean_fusion, MEAN_FUSIONS)
-        if d_model % 2:
-            raise ValueError(f"d_model={d_model} must be even (bidirectional LSTMs of d_model/2 per direction)")
-        self.order, self.stream, self.positional = order, stream, positional
-        self.use_ffn, self.mean_fusion = bool(ffn), mean_fusion
-        self.lstm_v = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
-        self.lstm_a = nn.LSTM(d_model, d_model // 2, batch_first=True, bidirectional=True)
-        self.attn = QuestionQueryAttention(d_model, heads, dropout)
-        if stream == "dual":
-            self.attn_audio = QuestionQueryAttention(d_model, heads, dropout)
-            self.stream_fuse = nn.Linear(2 * d_model, d_model)
-        # Created in this order so that the TJSTG options reproduce earlier runs' initialisation exactly.
-        if self.use_ffn:
-            self.ffn = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
-                                     nn.Linear(d_model, d_model))
-            self.ffn_dropout = nn.Dropout(dropout)
-            self.norm = nn.LayerNorm(d_model)
-        if mean_fusion == "paper":
-            self.mean_mlp = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
-        else:
-            self.fuse_mean = nn.Linear(2 * d_model, d_model)
-
-    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor, f_q: torch.Tensor,
-                audio_index: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """f_v (B, T, d), f_q (B, d); f_a (B, T, d), or (U, T, d) per unique video with audio_index (B,).
-
-        The audio sequence depends on the video only, so with audio_index the audio LSTM runs once per video
-        (U rows instead of B; the same result as indexing first).
-        """
-        v_seq, _ = self.lstm_v(f_v)
-        a_seq, _ = self.lstm_a(f_a)
-        if audio_index is not None:
-            a_seq, f_a = a_seq[audio_index], f_a[audio_index]
-        if self.stream == "single":
-            tokens = arrange_tokens(v_seq, a_seq, self.order)
-            if self.positional == "sinusoidal":
-                tokens = tokens + sinusoidal_positions(*tokens.shape[1:], device=tokens.device).to(tokens.dtype)
-            x, weights = self.attn(f_q, tokens)
-            visual_w, audio_w = split_tokens(weights, self.order)
-            visual_w = visual_w / visual_w.sum(-1, keepdim=True).clamp_min(_EPS)
-            audio_w = audio_w / audio_w.sum(-1, keepdim=True).clamp_min(_EPS)
-        else:
-            x_v, visual_w = self.attn(f_q, v_seq)
-            x_a, audio_w = self.attn_audio(f_q, a_seq)
-            x = self.stream_fuse(torch.cat([x_v, x_a], -1))
-            weights = arrange_tokens(visual_w[..., None], audio_w[..., None], self.order)[..., 0] / 2
-        f_att = self.norm(x + self.ffn_dropout(self.ffn(x))) if self.use_ffn else x
-        if self.mean_fusion == "paper":
-            mean_av = self.mean_mlp(torch.cat([v_seq, a_seq.to(v_seq.dtype)], 1).mean(1))
-        else:
-            mean_av = self.fuse_mean(torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1)))
-        return f_att + mean_av, {"tokens": weights, "visual": visual_w, "audio": audio_w}
-
-
-class MeanFusion(nn.Module):
-    """The 'w/o JTG' replacement (own; the paper's Table 2 does not say what replaces JTG):
-    f_av = FC(tanh([mean_t f_a ; mean_t f_v])) of the TSG+ outputs, no LSTMs and no temporal grounding."""
-
-    def __init__(self, d_model: int):
-        super().__init__()
-        self.fuse_mean = nn.Linear(2 * d_model, d_model)
-
-    def forward(self, f_v: torch.Tensor, f_a: torch.Tensor) -> torch.Tensor:
-        return self.fuse_mean(torch.tanh(torch.cat([f_a.mean(1), f_v.mean(1)], -1)))
 
 
 class AnswerHead(nn.Module):

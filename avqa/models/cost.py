@@ -5,6 +5,9 @@ multiply-add, the convention of FlopCounterMode and fvcore-style counters), plus
 counter does not see: 2 x 4 gates x hidden x (input + hidden) per step, direction and layer. Frozen encoders are
 not part of any model here, so neither count includes them (the papers' GFLOPs may: see the README).
 
+A training run measures its model this way when it finishes (`measured_cost` at `input_shapes`, the shapes of
+its own pooled test store) and records the result in its metrics.json, which the tables read.
+
 The example batch follows the batch contract (avqa.models.__init__) at the given input shapes: T pooled
 segments of H x W x C maps, a question of `words` words (CLIP tokens: words + 2, for the start and end tokens),
 and every extra input a model may read (question_words, sources_*, visual_tokens, prompt, question_clip, and the
@@ -13,14 +16,13 @@ CLIP ViT word features question_tokens / question_token_mask: L = words + 2 toke
 """
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from avqa.data.vocab import INSTRUMENTS
-from avqa.models import build_model, count_trainable, model_class
+from avqa.models import build_model, count_trainable, default_options
+from avqa.store import open_read
+from avqa.vocab import INSTRUMENTS
 
 DEFAULT_SHAPES = {"T": 10, "map": (7, 7, 2048), "words": 12, "audio": 128, "sentence": 1024, "token_width": 512}
 
@@ -97,8 +99,7 @@ def default_shapes(model_name: str, options: dict) -> dict:
     """The paper-setting input shapes of a model with `options`: T = 10 pooled segments of 7x7 maps with its
     visual channels; for a model on per-frame features (frame_dim: TSPM, QA-TIGER) T1 = 60 seconds of frame
     embeddings with their merged tokens (and the question's 14 word tokens at word_dim)."""
-    params = inspect.signature(model_class(model_name).__init__).parameters
-    value = {name: options.get(name, p.default) for name, p in params.items()}
+    value = {**default_options(model_name), **options}
     audio = value.get("audio_dim", DEFAULT_SHAPES["audio"])
     if "frame_dim" in value:
         text = value.get("text_dim") or value["frame_dim"]
@@ -116,3 +117,23 @@ def model_cost(model_name: str, options: dict, shapes: dict | None = None) -> di
     model = build_model(model_name, **options)
     batch = example_batch(shapes, vocab_size=options.get("vocab_size", 100))
     return {"params": count_trainable(model), "gflops": forward_gflops(model, batch)}
+
+
+def input_shapes(pooled: str, clip_texts: str | None = None) -> dict:
+    """The input shapes of a run's questions: T segments and the per-segment visual map (and tokens, if any) of
+    its pooled store, and the CLIP ViT text width of its clip_texts store (for the models reading one)."""
+    store = open_read(pooled)
+    shapes = {"T": int(store["visual"].shape[1]), "map": tuple(store["visual"].shape[2:]),
+              "tokens": tuple(store["visual_tokens"].shape[2:]) if "visual_tokens" in store else None}
+    if clip_texts is not None:
+        shapes["text"] = int(open_read(clip_texts)["prompt"].shape[1])
+    return shapes
+
+
+def measured_cost(model: nn.Module, shapes: dict) -> dict:
+    """{"params": trainable parameters, "gflops": forward GFLOPs per question at `shapes`, "shapes": as JSON
+    has them} of a built model."""
+    # word ids must stay inside the model's word embedding, if it has one (AVST)
+    vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, nn.Embedding)), 100)
+    return {"params": count_trainable(model), "gflops": forward_gflops(model, example_batch(shapes, vocab)),
+            "shapes": {key: list(v) if isinstance(v, tuple) else v for key, v in shapes.items()}}

@@ -60,20 +60,17 @@ Attention scores, softmax and the Gaussians run in float32 with autocast off (av
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from avqa.data.vocab import ANSWERS
 from avqa.models import losses
-from avqa.models.blocks import check_choice, fp32
-from avqa.models.tspm import InputProjection
+from avqa.models.blocks import (FrameInputOptions, InputProjection, MultiHeadAttention, check_batch, check_choice,
+                                fp32, option)
 
 # The batch keys whose per-channel train statistics the input projections standardise with.
 QA_TIGER_SOURCES = ("visual", "visual_tokens", "audio", "question_clip", "question_tokens")
-BATCH_KEYS = ("visual", "visual_tokens", "audio", "question_clip", "question_tokens", "question_token_mask",
-              "video_index")
 GAUSSIAN_NORMS = ("sum", "peak")    # weights sum to one over time | the public code's peak of one
 
 
@@ -90,46 +87,6 @@ def mlp(d_model: int) -> nn.Sequential:
     return nn.Sequential(kaiming_linear(d_model, d_model // 2), nn.ReLU(), kaiming_linear(d_model // 2, d_model))
 
 
-# --- attention -----------------------------------------------------------------------------------------------------
-class Attention(nn.Module):
-    """Multi-head attention with nn.MultiheadAttention's parameters (q, k, v in-projections, out-projection) and
-    dropout on the attention weights; scores and softmax in float32. Written with matmuls rather than
-    F.scaled_dot_product_attention, whose CPU kernel FlopCounterMode does not count (avqa.models.cost).
-
-    keys(x (R, Lk, d)) -> (k, v) each (R, heads, Lk, d_h): projected once, reusable for several queries.
-    attend(query (R, Lq, d), k, v, key_mask (R, Lk) bool True = real | None) -> (R, Lq, d).
-    """
-
-    def __init__(self, d_model: int, heads: int, dropout: float):
-        super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        self.heads, self.dropout = heads, dropout
-        self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model) for _ in range(4))
-
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        R, L, d = x.shape
-        return x.reshape(R, L, self.heads, d // self.heads).transpose(1, 2)
-
-    def keys(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._split(self.k(x)), self._split(self.v(x))
-
-    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        R, Lq, d = query.shape
-        q = self._split(self.q(query))
-        with fp32(query.device):
-            scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(q.shape[-1])     # (R, h, Lq, Lk)
-            if key_mask is not None:
-                scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
-            weights = F.dropout(scores.softmax(-1), self.dropout, self.training)
-        out = weights.to(v.dtype) @ v
-        return self.out(out.transpose(1, 2).reshape(R, Lq, d))
-
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.attend(query, *self.keys(keys), key_mask)
-
-
 # --- question-aware fusion -----------------------------------------------------------------------------------------
 class QuestionAwareFusion(nn.Module):
     """Question-aware fusion (paper sec. 3, "question-aware fusion module"; public AVQCrossAttn): the question's
@@ -144,9 +101,9 @@ class QuestionAwareFusion(nn.Module):
 
     def __init__(self, d_model: int, heads: int, dropout: float):
         super().__init__()
-        self.self_attn = Attention(d_model, heads, dropout)
-        self.cross_attn = Attention(d_model, heads, dropout)
-        self.word_attn = Attention(d_model, heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, heads, dropout)
+        self.word_attn = MultiHeadAttention(d_model, heads, dropout)
         self.dropout = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(kaiming_linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
@@ -157,12 +114,15 @@ class QuestionAwareFusion(nn.Module):
                 video_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         U, B = audio.shape[0], video_index.shape[0]
         x, y = torch.cat([audio, frames]), torch.cat([frames, audio])               # both directions: (2U, T1, d)
-        per_video = self.dropout(self.self_attn(x, x)) + self.dropout(self.cross_attn(x, y))
+        # keys before queries in the self-attention (attend(x, *keys(x))): the projection order sets the order in
+        # which autograd sums x's gradients, kept as first written so that trained runs stay bitwise the same
+        per_video = (self.dropout(self.self_attn.attend(x, *self.self_attn.keys(x))[0])
+                     + self.dropout(self.cross_attn(x, y)[0]))
         rows = torch.cat([video_index, video_index + U])                            # (2B,): audio rows, frame rows
         query = x[rows]
         k, v = self.word_attn.keys(words)
         words_in = self.dropout(self.word_attn.attend(query, k.repeat(2, 1, 1, 1), v.repeat(2, 1, 1, 1),
-                                                      word_mask.repeat(2, 1)))
+                                                      word_mask.repeat(2, 1))[0])
         fused = self.norm1(query + per_video[rows].to(words_in.dtype) + words_in)
         fused = self.norm2(fused + self.ffn(fused))
         return fused[:B], fused[B:]
@@ -181,8 +141,8 @@ class PatchSelection(nn.Module):
 
     def __init__(self, d_model: int, heads: int, dropout: float):
         super().__init__()
-        self.self_attn = Attention(d_model, heads, dropout)
-        self.cross_attn = Attention(d_model, heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, heads, dropout)
         self.dropout = nn.Dropout(dropout)
         self.mlp = mlp(d_model)
         self.norm_audio = nn.LayerNorm(d_model)
@@ -193,11 +153,11 @@ class PatchSelection(nn.Module):
         U, T1, N, d = patches.shape
         B = video_index.shape[0]
         tokens = patches.reshape(U * T1, N, d)
-        tokens = tokens + self.self_attn(tokens, tokens)
+        tokens = tokens + self.self_attn.attend(tokens, *self.self_attn.keys(tokens))[0]   # keys first: see fusion
         k, v = self.cross_attn.keys(tokens)                                         # (U*T1, h, N, d_h)
         rows = (video_index[:, None] * T1 + torch.arange(T1, device=patches.device)).reshape(-1)   # (B*T1,)
         queries = torch.stack([frames, audio.to(frames.dtype)], dim=2).reshape(B * T1, 2, d)
-        attended = self.mlp(self.dropout(self.cross_attn.attend(queries, k[rows], v[rows]))).reshape(B, T1, 2, d)
+        attended = self.mlp(self.dropout(self.cross_attn.attend(queries, k[rows], v[rows])[0])).reshape(B, T1, 2, d)
         return self.norm_audio(attended[:, :, 1]), self.norm_visual(attended[:, :, 0])
 
 
@@ -275,7 +235,7 @@ class GaussianExperts(nn.Module):
         self.top_k, self.sigma, self.min_width, self.gaussian_norm = top_k, sigma, min_width, gaussian_norm
         self.margin = 1.0 / (2 * n_experts)                  # each expert's centre moves within its own slot
         self.register_buffer("centres", torch.linspace(self.margin, 1 - self.margin, n_experts), persistent=False)
-        self.query_attn = Attention(d_model, heads, dropout)
+        self.query_attn = MultiHeadAttention(d_model, heads, dropout)
         self.router = kaiming_linear(d_model, n_experts)
         self.gauss = kaiming_linear(d_model, 2 * n_experts)
         self.experts = Experts(d_model, n_experts)
@@ -283,7 +243,7 @@ class GaussianExperts(nn.Module):
 
     def route(self, question: torch.Tensor, sequence: torch.Tensor) -> dict[str, torch.Tensor]:
         """The router's top-K and each expert's Gaussian over the T1 seconds (all float32)."""
-        z = self.query_attn(question[:, None], sequence)[:, 0]
+        z = self.query_attn(question[:, None], sequence)[0][:, 0]
         with fp32(question.device):
             probs = self.router(z.float()).softmax(-1)                                   # (B, E)
             top, experts = probs.topk(self.top_k, dim=-1)
@@ -316,44 +276,38 @@ class QuestionGrounding(nn.Module):
 
     def __init__(self, d_model: int, heads: int, dropout: float):
         super().__init__()
-        self.attn = Attention(d_model, heads, dropout)
+        self.attn = MultiHeadAttention(d_model, heads, dropout)
         self.mlp = mlp(d_model)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, question: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        attended = self.attn(question[:, None].to(items.dtype), items)[:, 0]
+        attended = self.attn(question[:, None].to(items.dtype), items)[0][:, 0]
         return self.norm(items.mean(1) + self.dropout(self.mlp(attended)))
 
 
 # --- the model -----------------------------------------------------------------------------------------------------
-def check_batch(batch: dict, frame_dim: int, token_dim: int, n_tokens: int, audio_dim: int, text_dim: int,
-                word_dim: int) -> None:
-    """Clear errors for a batch that lacks QA-TIGER's inputs or has them in the wrong shape (module docstring)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise KeyError(f"batch lacks {missing}; QA-TIGER needs {list(BATCH_KEYS)} (see avqa.models.qa_tiger)")
-    frames, tokens, audio, index = batch["visual"], batch["visual_tokens"], batch["audio"], batch["video_index"]
-    if frames.dim() != 3 or frames.shape[-1] != frame_dim:
-        raise ValueError(f"batch['visual'] has shape {tuple(frames.shape)}, expected (U, T1, {frame_dim})")
-    U, T1 = frames.shape[:2]
-    if tuple(tokens.shape) != (U, T1, n_tokens, token_dim):
-        raise ValueError(f"batch['visual_tokens'] has shape {tuple(tokens.shape)}, expected "
-                         f"({U}, {T1}, {n_tokens}, {token_dim}) to match batch['visual'] and the options")
-    if tuple(audio.shape) != (U, T1, audio_dim):
-        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected ({U}, {T1}, {audio_dim})")
-    B = index.shape[0]
-    if tuple(batch["question_clip"].shape) != (B, text_dim):
-        raise ValueError(f"batch['question_clip'] has shape {tuple(batch['question_clip'].shape)}, "
-                         f"expected ({B}, {text_dim})")
-    words, mask = batch["question_tokens"], batch["question_token_mask"]
-    if words.dim() != 3 or words.shape[0] != B or words.shape[2] != word_dim or tuple(mask.shape) != words.shape[:2]:
-        raise ValueError(f"batch['question_tokens'] {tuple(words.shape)} / ['question_token_mask'] "
-                         f"{tuple(mask.shape)}: expected ({B}, L, {word_dim}) and ({B}, L)")
-    if mask.dtype != torch.bool or (B and not bool(mask.any(1).all())):
-        raise ValueError("batch['question_token_mask'] must be bool with at least one real token per question")
-    if B and (int(index.min()) < 0 or int(index.max()) >= U):
-        raise ValueError(f"batch['video_index'] holds values outside [0, {U}) (U = rows of batch['visual'])")
+@dataclass(frozen=True, kw_only=True)
+class QATigerOptions(FrameInputOptions):
+    """QA-TIGER's options (build_model("qa_tiger", **options)); defaults: the paper's / public config's values."""
+
+    d_model: int = option(512, "width d of every block")
+    heads: int = option(8, "heads of every attention")
+    n_experts: int = option(7, "Gaussian experts E per temporal integration module")
+    top_k: int = option(7, "experts the router selects (the public config: all 7)")
+    sigma: float = option(9.0, "width divisor: s_e = max(sigmoid(r_e), min_width) / sigma")
+    min_width: float = option(0.09, "floor of the experts' raw width")
+    dropout: float = option(0.1, "dropout of the attention weights, FFNs and MLPs")
+    gaussian_norm: str = option("sum", "each expert's Gaussian over time normalised to 'sum' one (own) | 'peak' one "
+                                       "(the public code)")
+    word_dim: int | None = option(None, "width of the question's per-token features; None: text_dim (CLIP's text "
+                                        "width equals its embedding size for ViT-B-32, ViT-B-16 and ViT-L-14-336)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("gaussian_norm", self.gaussian_norm, GAUSSIAN_NORMS)
+        if not 1 <= self.top_k <= self.n_experts:
+            raise ValueError(f"top_k={self.top_k} must be between 1 and n_experts={self.n_experts}")
 
 
 class QATiger(nn.Module):
@@ -365,23 +319,24 @@ class QATiger(nn.Module):
     expert_weights_audio, expert_weights_visual (B, top_k) float32: their renormalised routing weights (sum 1);
     gaussians_audio, gaussians_visual (B, top_k, T1) float32: the selected experts' weights over the seconds.
 
-    Options (defaults: the paper's / public config's values): d_model 512; heads 8; n_experts 7; top_k 7;
-    sigma 9; min_width 0.09; dropout 0.1; gaussian_norm "sum" | "peak"; input_norm "standardize_ln" | "none";
-    input sizes frame_dim 768, token_dim 1024, n_tokens 14, audio_dim 128, text_dim (None: frame_dim), word_dim
-    (None: text_dim; CLIP's text width equals its embedding size for ViT-B-32, ViT-B-16 and ViT-L-14-336);
-    n_answers 42.
+    Options: QATigerOptions.
     """
 
-    def __init__(self, d_model: int = 512, heads: int = 8, n_experts: int = 7, top_k: int = 7, sigma: float = 9.0,
-                 min_width: float = 0.09, dropout: float = 0.1, gaussian_norm: str = "sum",
-                 input_norm: str = "standardize_ln", frame_dim: int = 768, token_dim: int = 1024,
-                 n_tokens: int = 14, audio_dim: int = 128, text_dim: int | None = None,
-                 word_dim: int | None = None, n_answers: int = len(ANSWERS)):
+    Options = QATigerOptions
+
+    def __init__(self, options: QATigerOptions):
         super().__init__()
-        text_dim = frame_dim if text_dim is None else text_dim
-        word_dim = text_dim if word_dim is None else word_dim
-        self.dims = dict(frame_dim=frame_dim, token_dim=token_dim, n_tokens=n_tokens, audio_dim=audio_dim,
+        d_model, input_norm = options.d_model, options.input_norm
+        audio_dim, frame_dim, token_dim = options.audio_dim, options.frame_dim, options.token_dim
+        text_dim = frame_dim if options.text_dim is None else options.text_dim
+        word_dim = text_dim if options.word_dim is None else options.word_dim
+        self.options = options
+        self.dims = dict(frame_dim=frame_dim, token_dim=token_dim, n_tokens=options.n_tokens, audio_dim=audio_dim,
                          text_dim=text_dim, word_dim=word_dim)
+        self.batch_shapes = {"visual": ("U", "T1", frame_dim),
+                             "visual_tokens": ("U", "T1", options.n_tokens, token_dim),
+                             "audio": ("U", "T1", audio_dim), "video_index": ("B",), "question_clip": ("B", text_dim),
+                             "question_tokens": ("B", "L", word_dim), "question_token_mask": ("B", "L")}
         self.audio_proj = InputProjection(audio_dim, d_model, "audio", input_norm)
         self.frame_proj = InputProjection(frame_dim, d_model, "visual", input_norm)
         self.patch_proj = InputProjection(token_dim, d_model, "visual_tokens", input_norm)
@@ -390,17 +345,22 @@ class QATiger(nn.Module):
         for projection in (self.audio_proj, self.frame_proj, self.patch_proj, self.word_proj, self.question_proj):
             nn.init.kaiming_normal_(projection.proj.weight)
             nn.init.zeros_(projection.proj.bias)
+        heads, dropout = options.heads, options.dropout
         self.fusion = QuestionAwareFusion(d_model, heads, dropout)
         self.patch_selection = PatchSelection(d_model, heads, dropout)
-        expert_options = dict(d_model=d_model, heads=heads, n_experts=n_experts, top_k=top_k, sigma=sigma,
-                              min_width=min_width, dropout=dropout, gaussian_norm=gaussian_norm)
+        expert_options = dict(d_model=d_model, heads=heads, n_experts=options.n_experts, top_k=options.top_k,
+                              sigma=options.sigma, min_width=options.min_width, dropout=dropout,
+                              gaussian_norm=options.gaussian_norm)
         self.audio_experts = GaussianExperts(**expert_options, branches=1)
         self.visual_experts = GaussianExperts(**expert_options, branches=2)
         self.grounding = QuestionGrounding(d_model, heads, dropout)
-        self.head = kaiming_linear(d_model, n_answers)
+        self.head = kaiming_linear(d_model, options.n_answers)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "QA-TIGER")
+        mask = batch["question_token_mask"]
+        if mask.dtype != torch.bool or (mask.shape[0] and not bool(mask.any(1).all())):
+            raise ValueError("batch['question_token_mask'] must be bool with at least one real token per question")
         index, mask = batch["video_index"], batch["question_token_mask"]
         audio = self.audio_proj(batch["audio"])                            # (U, T1, d)
         frames = self.frame_proj(batch["visual"])                          # (U, T1, d)

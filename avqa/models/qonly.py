@@ -7,33 +7,41 @@ key (visual, audio, tokens, ...) is ignored. Loss: L_qa alone.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from avqa.models import losses
-from avqa.models.blocks import AnswerHead, QuestionProjection
-from avqa.data.vocab import ANSWERS
+from avqa.models.blocks import AnswerHead, AnswerOptions, QuestionProjection, SentenceOptions, check_batch, option
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuestionOnlyOptions(SentenceOptions, AnswerOptions):
+    """The question-only baseline's options (build_model("qonly", **options)); TASS-Net's sizes."""
+
+    d_model: int = option(512, "width d of the projection, the context MLP and the answer head")
+    dropout: float = option(0.1, "dropout inside the context MLP g")
 
 
 class QuestionOnly(nn.Module):
     """model(batch) -> {"logits": (B, 42)} from batch["sentence"] (B, sentence_dim) only."""
 
-    def __init__(self, d_model: int = 512, dropout: float = 0.1, sentence_dim: int = 1024,
-                 n_answers: int = len(ANSWERS)):
+    Options = QuestionOnlyOptions
+
+    def __init__(self, options: QuestionOnlyOptions):
         super().__init__()
-        self.sentence_dim = sentence_dim
-        self.question_proj = QuestionProjection(sentence_dim, d_model)
-        self.context = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
+        d_model = options.d_model
+        self.options = options
+        self.batch_shapes = {"sentence": (None, options.sentence_dim)}
+        self.question_proj = QuestionProjection(options.sentence_dim, d_model)
+        self.context = nn.Sequential(nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(options.dropout),
                                      nn.Linear(d_model, d_model))
-        self.answer_head = AnswerHead(d_model, n_answers)
+        self.answer_head = AnswerHead(d_model, options.n_answers)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if "sentence" not in batch:
-            raise KeyError("batch lacks 'sentence', the only input of the question-only model")
-        sentence = batch["sentence"]
-        if sentence.dim() != 2 or sentence.shape[-1] != self.sentence_dim:
-            raise ValueError(f"batch['sentence'] has shape {tuple(sentence.shape)}, expected (B, {self.sentence_dim})")
-        f_q = self.question_proj(sentence)
+        check_batch(batch, self.batch_shapes, "the question-only model")
+        f_q = self.question_proj(batch["sentence"])
         return {"logits": self.answer_head(self.context(f_q), f_q)}
 
     def loss(self, batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor]

@@ -51,25 +51,25 @@ Departures, and why:
     half of S was the identity. Zeros (public code) or the ViT-style std 0.02 make the C tokens leave S as the
     same mixture (pairwise cosine 1.000), so they would start indistinguishable. `SaSRNet.joint_attention_shares`
     measures where S's weights go; numbers in docs/sasr-net.md (tests/test_sasr.py prints them).
-Size (tests/test_sasr.py): 7,889,092 trainable parameters at d = 512 with 2048-d CLIP maps (the paper's
-65.1M count includes its ResNet-18, word LSTM and grouping transformers); forward 1.19 GFLOPs per question at
-T = 10, 7x7x2048 (FlopCounterMode, 2 FLOPs per multiply-add; 86% of it the 2048 -> 512 map projection).
+Size and forward GFLOPs (against the paper's 65.1M, which includes its ResNet-18, word LSTM and grouping
+transformers): docs/models.md, checked by tests/test_sasr.py.
 Losses average over questions (each question a sample, as in the paper): per-video outputs are gathered with
 video_index, so a video asked three times counts three times.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avqa.data.vocab import ANSWERS, INSTRUMENTS
+from avqa.vocab import INSTRUMENTS
 from avqa.models import losses
-from avqa.models.blocks import AnswerHead, AudioProjection, MatchHead, QuestionProjection, VisualProjection, fp32
+from avqa.models.blocks import (AnswerHead, AudioProjection, MapInputOptions, MatchHead, QuestionProjection,
+                                SentenceOptions, VisualProjection, check_batch, fp32, option)
 
-BATCH_KEYS = ("visual", "audio", "video_index", "sentence")
 SOURCE_KEYS = ("sources_audio", "sources_visual")
 
 
@@ -251,23 +251,18 @@ class FusionHead(nn.Module):
         return self.answer(f_av, f_q)
 
 
-def check_batch(batch: dict, visual_dim: int, audio_dim: int, sentence_dim: int) -> None:
-    """Clear errors for a batch that breaks the model batch contract (notes/batch_contract.md)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise KeyError(f"batch lacks {missing}; SaSR-Net needs {list(BATCH_KEYS)}")
-    visual, audio, index = batch["visual"], batch["audio"], batch["video_index"]
-    if visual.dim() != 5 or visual.shape[-1] != visual_dim:
-        raise ValueError(f"batch['visual'] has shape {tuple(visual.shape)}, expected (U, T, H, W, {visual_dim})")
-    if audio.shape[:2] != visual.shape[:2] or audio.shape[-1] != audio_dim:
-        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected {tuple(visual.shape[:2])} "
-                         f"+ ({audio_dim},) to match batch['visual']")
-    B = index.shape[0]
-    if batch["sentence"].shape != (B, sentence_dim):
-        raise ValueError(f"batch['sentence'] has shape {tuple(batch['sentence'].shape)}, "
-                         f"expected ({B}, {sentence_dim})")
-    if B and (int(index.min()) < 0 or int(index.max()) >= visual.shape[0]):
-        raise ValueError(f"batch['video_index'] holds values outside [0, {visual.shape[0]}) (U = visual rows)")
+@dataclass(frozen=True, kw_only=True)
+class SaSROptions(MapInputOptions, SentenceOptions):
+    """SaSR-Net's options (build_model("sasr", **options)); defaults: the paper's values."""
+
+    d_model: int = option(512, "width d of every block (the paper's embedding size D)")
+    n_sources: int = option(len(INSTRUMENTS), "instrument categories C, one source token each (sec. 3.2)")
+    dropout: float = option(0.1, "dropout on the temporal attention weights (the public code's attention dropout)")
+    use_spatial: bool = option(True, "multi-modal spatial attention (sec. 3.4); off: uniform (Table 4 w/o SA)")
+    use_temporal: bool = option(True, "multi-modal temporal attention (sec. 3.5); off: uniform (Table 4 w/o TA)")
+    source_weight: float = option(0.5, "lambda_1, weight of L_source (sec. 3.6); 0 switches it off")
+    reg_weight: float = option(0.5, "lambda_2, weight of L_reg (sec. 3.6); 0 switches it off")
+    match_weight: float = option(0.5, "lambda_3, weight of L_match (sec. 3.6); 0 switches it off")
 
 
 class SaSRNet(nn.Module):
@@ -281,36 +276,36 @@ class SaSRNet(nn.Module):
     token_logits (C, C): FC(g_i) of L_reg; match_logits, mismatch_logits (B, T, 2): the L_match classifier on
     matched / mismatched segment pairs (only with match_weight > 0 and at least two unique videos).
 
-    Options: d_model (512, the paper's embedding size), n_sources (22 categories, avqa.data.vocab.INSTRUMENTS),
-    dropout (0.1, on the temporal attention weights), use_spatial / use_temporal (the SA / TA ablations of
-    Table 4: off = uniform attention), source_weight, reg_weight, match_weight (0.5 each, the paper's
-    lambda_1..3; 0 switches a term off), input sizes visual_dim (2048 CLIP-RN50; 512 ResNet-18), audio_dim
-    (128), sentence_dim (1024), n_answers (42).
     Batch: the contract's visual, audio, video_index, sentence (tokens and question_words are not read) and,
     for model.loss with source_weight > 0, sources_audio / sources_visual (U, n_sources) multi-hot floats with
     optional sources_mask_audio / sources_mask_visual (U,) 0/1 floats (absent: every video labelled).
     """
 
-    def __init__(self, d_model: int = 512, n_sources: int = len(INSTRUMENTS), dropout: float = 0.1,
-                 use_spatial: bool = True, use_temporal: bool = True, source_weight: float = 0.5,
-                 reg_weight: float = 0.5, match_weight: float = 0.5, visual_dim: int = 2048, audio_dim: int = 128,
-                 sentence_dim: int = 1024, n_answers: int = len(ANSWERS)):
+    Options = SaSROptions
+
+    def __init__(self, options: SaSROptions):
         super().__init__()
-        self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim)
+        d_model, n_sources = options.d_model, options.n_sources
+        self.options = options
+        self.dims = dict(visual_dim=options.visual_dim, audio_dim=options.audio_dim,
+                         sentence_dim=options.sentence_dim)
+        self.batch_shapes = {"visual": ("U", "T", None, None, options.visual_dim),
+                             "audio": ("U", "T", options.audio_dim), "video_index": ("B",),
+                             "sentence": ("B", options.sentence_dim)}
         self.n_sources = n_sources
-        self.loss_weights = {"qa": 1.0, "source": float(source_weight), "reg": float(reg_weight),
-                             "match": float(match_weight)}
-        self.visual_proj = VisualProjection(visual_dim, d_model)
-        self.audio_proj = AudioProjection(audio_dim, d_model)
-        self.question_proj = QuestionProjection(sentence_dim, d_model)
+        self.loss_weights = {"qa": 1.0, "source": float(options.source_weight), "reg": float(options.reg_weight),
+                             "match": float(options.match_weight)}
+        self.visual_proj = VisualProjection(options.visual_dim, d_model)
+        self.audio_proj = AudioProjection(options.audio_dim, d_model)
+        self.question_proj = QuestionProjection(options.sentence_dim, d_model)
         self.source_tokens = SourceTokens(n_sources, d_model)
         self.sasr_audio = SaSRBlock(d_model)
         self.sasr_visual = SaSRBlock(d_model)
-        self.spatial = SpatialAttention(d_model, use_spatial)
+        self.spatial = SpatialAttention(d_model, options.use_spatial)
         if self.loss_weights["match"] > 0:
             self.match_head = MatchHead(d_model)
-        self.temporal = TemporalAttention(dropout, use_temporal)
-        self.fusion_head = FusionHead(d_model, n_answers)
+        self.temporal = TemporalAttention(options.dropout, options.use_temporal)
+        self.fusion_head = FusionHead(d_model, options.n_answers)
 
     def video_features(self, visual: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything that depends on the video only, once per unique video (sec. 3.1-3.4)."""
@@ -335,14 +330,14 @@ class SaSRNet(nn.Module):
     def joint_attention_shares(self, batch: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
         """Diagnostic: per modality, where the weights of S([f^r ; G_C]) go for the batch's videos
         (attention_shares: tokens on features, on themselves, ...)."""
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "SaSR-Net")
         features = {"audio": self.audio_proj(batch["audio"]), "visual": self.visual_proj(batch["visual"]).mean(2)}
         tokens = self.source_tokens()
         return {modality: attention_shares(self_attention_weights(SaSRBlock.joint(f, tokens)), f.shape[1])
                 for modality, f in features.items()}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "SaSR-Net")
         index = batch["video_index"]
         video = self.video_features(batch["visual"], batch["audio"])
         f_q = self.question_proj(batch["sentence"])                       # (B, d)

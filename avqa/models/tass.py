@@ -1,6 +1,6 @@
 """TASS-Net: target-aware single-stream network (Jiang & Yin 2024, arXiv 2405.07451, sec. 3).
 
-Pipeline per batch (see avqa.models.blocks for each block's equations):
+Pipeline per batch (blocks and their equations: avqa.models.tass_blocks, shared ones avqa.models.blocks):
   visual maps (U, T, 7, 7, 2048) --VisualProjection (once per unique video)--> f_v,m (U, T, 49, d)  [sec. 3.2, 4.1]
   audio (U, T, 128) --AudioProjection--> f_a (U, T, d);  sentence --QuestionProjection--> f_q (B, d)
   tokens + f_q --TargetWord--> f_tgt (B, d)                     [not in the paper; TJSTG's argmax word, adapted]
@@ -10,59 +10,83 @@ Pipeline per batch (see avqa.models.blocks for each block's equations):
   AnswerHead(f_av^q, f_q) --> logits (B, 42)                                      [sec. 3.5, eq. 20]
 Loss (avqa.models.losses, sec. 4.1): L = L_qa + cms_weight * L_cms + ls_weight * L_s (paper: 1 and 0.5).
 
-Ablation switches (constructor options; paper tables 2-7, audited row by row in docs/ablations.md): target_aware,
-combine, tau, use_ls, use_cms, use_tsg, use_jtg, order, stream; `positional` adds sine/cosine position codes to the
-single-stream tokens (off in the paper and in TJSTG: without any position information the attention is invariant to
-the token order, so the four orders then differ only by floating-point rounding).
+Ablation switches (TASSOptions, paper tables 2-7, audited row by row in docs/ablations.md): target_aware,
+combine, tau, use_ls, use_cms, use_tsg, use_jtg, order, stream, and `positional` (not in the paper).
 Each auxiliary loss belongs to its module (sec. 4.3: "the entire TSG+ module along with its corresponding L_s",
 "JTG module (with its L_cms)"): use_ls unset follows use_tsg and use_cms unset follows use_jtg. L_s without TSG+
 (on the globally pooled maps; no paper row) must be asked for with use_ls=True; use_cms=True without JTG is an
 error (no question-attention distributions to compare). `model.switches` holds the resolved values.
-Paper-versus-TJSTG switches (default = the paper's form): similarity, jtg_ffn, mean_fusion, answer_tanh; the
-target word (target_tokens, target_grad) is not in the paper; input_norm departs from it by default.
-The earlier behaviour of this model, TJSTG's forms throughout: similarity="cosine", target_tokens="all",
-jtg_ffn=True, mean_fusion="tjstg", answer_tanh=True (target_grad="straight_through", input_norm as default).
+Paper-versus-TJSTG forms (default = the paper's): similarity, jtg_ffn, mean_fusion, answer_tanh; the target word
+(target, target_tokens, target_grad) is not in the paper; input_norm departs from it by default. TJSTG's forms
+throughout: similarity="cosine", target_tokens="all", jtg_ffn=True, mean_fusion="tjstg", answer_tanh=True.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from avqa.models import losses
-from avqa.models.blocks import (COMBINES, DEFAULT_TAU, INPUT_NORMS, JTG, MEAN_FUSIONS, ORDERS, POSITIONALS,
-                                SIMILARITIES, STREAMS, TARGET_GRADS, TARGET_TOKENS, AnswerHead, AudioProjection,
-                                MatchHead, MeanFusion, QuestionProjection, TargetWord, TSGPlus, VisualProjection,
-                                check_choice)
-from avqa.data.vocab import ANSWERS
-
-BATCH_KEYS = ("visual", "audio", "video_index", "sentence", "tokens", "token_mask", "target_mask")
+from avqa.models.blocks import (INPUT_NORMS, ORDERS, AnswerHead, AudioProjection, MapInputOptions, MatchHead,
+                                QuestionProjection, SentenceOptions, VisualProjection, check_batch, check_choice, option)
+from avqa.models.tass_blocks import (COMBINES, DEFAULT_TAU, JTG, MEAN_FUSIONS, POSITIONALS, SIMILARITIES, STREAMS,
+                                     TARGET_GRADS, TARGET_TOKENS, TARGETS, MeanFusion, TargetWord, TSGPlus)
 
 
-def check_batch(batch: dict, visual_dim: int, audio_dim: int, sentence_dim: int, token_dim: int) -> None:
-    """Clear errors for a batch that breaks the model batch contract (the contract: avqa/models/__init__.py)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise KeyError(f"batch lacks {missing}; the model batch contract needs {list(BATCH_KEYS)}")
-    visual, audio, index = batch["visual"], batch["audio"], batch["video_index"]
-    if visual.dim() != 5 or visual.shape[-1] != visual_dim:
-        raise ValueError(f"batch['visual'] has shape {tuple(visual.shape)}, expected (U, T, 7, 7, {visual_dim})")
-    if audio.shape[:2] != visual.shape[:2] or audio.shape[-1] != audio_dim:
-        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected {tuple(visual.shape[:2])} "
-                         f"+ ({audio_dim},) to match batch['visual']")
-    B = index.shape[0]
-    if batch["sentence"].shape != (B, sentence_dim):
-        raise ValueError(f"batch['sentence'] has shape {tuple(batch['sentence'].shape)}, "
-                         f"expected ({B}, {sentence_dim})")
-    if batch["tokens"].shape[0] != B or batch["tokens"].shape[-1] != token_dim:
-        raise ValueError(f"batch['tokens'] has shape {tuple(batch['tokens'].shape)}, expected ({B}, L, {token_dim})")
-    if B and (int(index.min()) < 0 or int(index.max()) >= visual.shape[0]):
-        raise ValueError(f"batch['video_index'] holds values outside [0, {visual.shape[0]}) (U = visual rows)")
-    if not bool(batch["token_mask"].any(-1).all()):
-        raise ValueError("batch['token_mask'] has a question without any real token")
+@dataclass(frozen=True, kw_only=True)
+class TASSOptions(MapInputOptions, SentenceOptions):
+    """TASS-Net's options (build_model("tass", **options)). Each default is the paper's form, except where the line
+    says otherwise; the paper-versus-TJSTG forms are detailed in the blocks' docstrings (avqa.models.tass_blocks)."""
+
+    d_model: int = option(512, "width d of every block (sec. 4.1)")
+    heads: int = option(4, "heads of JTG's question-query attention (eq. 15 in TJSTG's multi-head form)")
+    dropout: float = option(0.1, "dropout on JTG's attention weights (and its FFN with jtg_ffn)")
+    target_aware: bool = option(True, "TSG+ uses the target word (eqs. 4-5); off: the audio only (Table 2 w/o T-A)")
+    target: str = option("attention", "target word: 'attention' (the argmax-scored token; TJSTG's, the paper names "
+                                      "no rule) | 'mask' (the stored first-<Object> tokens; own)")
+    combine: str = option("add", "TSG+ combination of s_a and the thresholded s_q (eq. 2, Table 4): add | mul | max")
+    tau: float | None = option(None, "TSG+ threshold on s_q (eq. 5, Table 5); None: 0.025 for add / max, 0.02 "
+                                     "for mul")
+    use_tsg: bool = option(True, "TSG+ (sec. 3.3); off: the globally pooled visual feature, and no L_s unless "
+                                 "use_ls=True")
+    use_jtg: bool = option(True, "JTG (sec. 3.4); off: MeanFusion of the mean audio and visual features, no L_cms")
+    use_ls: bool | None = option(None, "L_s, the audio-visual match loss (eqs. 6-7); None: = use_tsg")
+    use_cms: bool | None = option(None, "L_cms (eqs. 17-19); None: = use_jtg; True without JTG is an error")
+    order: str = option("IL(V;A)", "token order of the single stream (eq. 13, Table 6): IL(V;A) | IL(A;V) | "
+                                   "Cat(V;A) | Cat(A;V)")
+    stream: str = option("single", "JTG 'single' stream (eq. 13) | 'dual': one attention per modality (Table 7)")
+    positional: str = option("none", "'sinusoidal' position codes on the single-stream tokens (in neither the "
+                                     "paper nor TJSTG: without them the four orders differ only by rounding)")
+    cms_weight: float = option(1.0, "weight of L_cms in L (sec. 4.1: 1)")
+    ls_weight: float = option(0.5, "weight of L_s in L (sec. 4.1: lambda = 0.5)")
+    token_dim: int = option(512, "CLIP-RN50 per-token feature size")
+    similarity: str = option("dot", "TSG+ similarity (eqs. 3-4): 'dot' (paper) | 'cosine' (TJSTG) | "
+                                    "'scaled_dot' (dot / sqrt(d))")
+    target_tokens: str = option("words", "target candidates: 'words' (never CLIP's SOT / EOT) | 'all' (every real "
+                                         "token, the earlier behaviour); paper silent")
+    target_grad: str = option("straight_through", "target-word gradient: 'straight_through' | 'none' (TJSTG's hard "
+                                                  "argmax); paper silent")
+    jtg_ffn: bool = option(False, "TJSTG's FFN + residual + LayerNorm after JTG's attention (eq. 14 has none)")
+    mean_fusion: str = option("paper", "eq. 16: 'paper' (MLP of the mean post-LSTM token) | 'tjstg' "
+                                       "(FC(tanh([mean f_a; mean f_v])))")
+    answer_tanh: bool = option(False, "TJSTG's tanh before the answer classifier (eq. 20 has none)")
+    input_norm: str = option("standardize_ln", "'standardize_ln' (a departure: Standardize + LayerNorm before every "
+                                               "projection, needed with random encoders) | 'none' (the paper's)")
+
+    def __post_init__(self):
+        for name, choices in (("combine", COMBINES), ("order", ORDERS), ("stream", STREAMS),
+                              ("positional", POSITIONALS), ("similarity", SIMILARITIES), ("target", TARGETS),
+                              ("target_tokens", TARGET_TOKENS), ("target_grad", TARGET_GRADS),
+                              ("mean_fusion", MEAN_FUSIONS), ("input_norm", INPUT_NORMS)):
+            check_choice(name, getattr(self, name), choices)  # also when the block that uses it is switched off
+        if self.use_cms and not self.use_jtg:
+            raise ValueError("use_cms=True needs use_jtg=True: L_cms compares JTG's question-attention distributions "
+                             "(eqs. 17-19); 'w/o JTG' removes it with JTG (sec. 4.3)")
 
 
 class TASSNet(nn.Module):
-    """TASS-Net (see the module docstring). model(batch) returns a dict:
+    """TASS-Net (see the module docstring; options: TASSOptions). model(batch) returns a dict:
 
     logits (B, 42); spatial_attn (B, T, 49): TSG+ attention over the map positions of each question's own video
     (uniform when use_tsg=False: global average pooling); temporal_attn (B, 2T): JTG question attention over the
@@ -71,76 +95,50 @@ class TASSNet(nn.Module):
     when use_jtg=False: mean pooling); target_weights (B, L): the question tokens chosen as target;
     match_logits, mismatch_logits (B, T, 2): the L_s classifier on matched / unmatched segment pairs (only
     with use_ls and at least two unique videos in the batch).
-
-    Options: d_model (512), heads (4), dropout (0.1); target_aware (off: TSG+ uses the audio only, no target
-    word); target "attention" (the argmax-scored token; TJSTG's mechanism, the paper names no rule) | "mask"
-    (the stored first-<Object> tokens); combine "add" | "mul" | "max"; tau (None: 0.025 for add/max, 0.02 for
-    mul); use_tsg (off: global average pooled visual feature, and no L_s unless use_ls=True); use_jtg (off:
-    MeanFusion of the mean audio and visual features, and no L_cms; mean_fusion does not apply); use_ls (None:
-    = use_tsg), use_cms (None: = use_jtg; True without JTG is an error); order "IL(V;A)" | "IL(A;V)" |
-    "Cat(V;A)" | "Cat(A;V)"; stream "single" | "dual"; positional "none" | "sinusoidal"; cms_weight (1.0),
-    ls_weight (0.5); input sizes visual_dim (2048), audio_dim (128), sentence_dim (1024), token_dim (512);
-    n_answers (42).
-    Paper-versus-TJSTG forms (each block's docstring in avqa.models.blocks has the details):
-      similarity "dot" (paper eqs. 3-4) | "cosine" (TJSTG) | "scaled_dot" (dot / sqrt(d)): TSG+ similarities;
-      target_tokens "words" (default: never CLIP's SOT / EOT) | "all" (the earlier behaviour): target candidates;
-      target_grad "straight_through" (default) | "none" (TJSTG's hard argmax): paper silent;
-      jtg_ffn False (paper eq. 14) | True (TJSTG's FFN + residual + LayerNorm after the attention);
-      mean_fusion "paper" (eq. 16: MLP of the mean post-LSTM token) | "tjstg" (FC(tanh([mean f_a; mean f_v])));
-      answer_tanh False (paper eq. 20) | True (TJSTG's tanh before the answer classifier);
-      input_norm "standardize_ln" (default, a departure: Standardize + LayerNorm before every projection,
-      measured necessary with random encoders on the synthetic data) | "none" (the paper's plain projections).
     L_s negatives (eqs. 6-7; the paper says only "sampled from different videos"): each segment's own audio and
     target with the next unique video of the batch at the same segment (own; TJSTG draws a random segment of a
     random other video of the split).
     """
 
-    def __init__(self, d_model: int = 512, heads: int = 4, dropout: float = 0.1, target_aware: bool = True,
-                 target: str = "attention", combine: str = "add", tau: float | None = None, use_tsg: bool = True,
-                 use_jtg: bool = True, use_ls: bool | None = None, use_cms: bool | None = None, order: str = "IL(V;A)",
-                 stream: str = "single", positional: str = "none", cms_weight: float = 1.0, ls_weight: float = 0.5,
-                 visual_dim: int = 2048, audio_dim: int = 128, sentence_dim: int = 1024, token_dim: int = 512,
-                 n_answers: int = len(ANSWERS), similarity: str = "dot", target_tokens: str = "words",
-                 target_grad: str = "straight_through", jtg_ffn: bool = False, mean_fusion: str = "paper",
-                 answer_tanh: bool = False, input_norm: str = "standardize_ln"):
+    Options = TASSOptions
+
+    def __init__(self, options: TASSOptions):
         super().__init__()
-        check_choice("combine", combine, COMBINES)
-        for name, value, choices in (("order", order, ORDERS), ("stream", stream, STREAMS),
-                                     ("positional", positional, POSITIONALS),
-                                     ("similarity", similarity, SIMILARITIES),
-                                     ("target_tokens", target_tokens, TARGET_TOKENS),
-                                     ("target_grad", target_grad, TARGET_GRADS),
-                                     ("mean_fusion", mean_fusion, MEAN_FUSIONS),
-                                     ("input_norm", input_norm, INPUT_NORMS)):
-            check_choice(name, value, choices)  # also when the block that uses it is switched off
-        self.dims = dict(visual_dim=visual_dim, audio_dim=audio_dim, sentence_dim=sentence_dim, token_dim=token_dim)
-        self.use_tsg, self.use_jtg = bool(use_tsg), bool(use_jtg)
-        if use_cms and not self.use_jtg:
-            raise ValueError("use_cms=True needs use_jtg=True: L_cms compares JTG's question-attention distributions "
-                             "(eqs. 17-19); 'w/o JTG' removes it with JTG (sec. 4.3)")
+        self.options = options
+        d_model, input_norm = options.d_model, options.input_norm
+        self.dims = dict(visual_dim=options.visual_dim, audio_dim=options.audio_dim,
+                         sentence_dim=options.sentence_dim, token_dim=options.token_dim)
+        self.batch_shapes = {"visual": ("U", "T", None, None, options.visual_dim),
+                             "audio": ("U", "T", options.audio_dim), "video_index": ("B",),
+                             "sentence": ("B", options.sentence_dim), "tokens": ("B", "L", options.token_dim),
+                             "token_mask": ("B", "L"), "target_mask": ("B", "L")}
+        self.use_tsg, self.use_jtg = bool(options.use_tsg), bool(options.use_jtg)
         # Each auxiliary loss goes with its module unless set explicitly (sec. 4.3, "w/o TSG+" and "w/o JTG").
-        self.use_ls = self.use_tsg if use_ls is None else bool(use_ls)
-        self.use_cms = self.use_jtg if use_cms is None else bool(use_cms)
-        self.target_aware = bool(target_aware)
-        tau = DEFAULT_TAU[combine] if tau is None else float(tau)
-        self.loss_weights = {"qa": 1.0, "cms": float(cms_weight), "match": float(ls_weight)}
+        self.use_ls = self.use_tsg if options.use_ls is None else bool(options.use_ls)
+        self.use_cms = self.use_jtg if options.use_cms is None else bool(options.use_cms)
+        self.target_aware = bool(options.target_aware)
+        combine = options.combine
+        tau = DEFAULT_TAU[combine] if options.tau is None else float(options.tau)
+        self.loss_weights = {"qa": 1.0, "cms": float(options.cms_weight), "match": float(options.ls_weight)}
         # The resolved ablation switches, as the tables' rows read them (tests/test_switches.py checks each is used).
         self.switches = dict(target_aware=self.target_aware, combine=combine, tau=tau, use_tsg=self.use_tsg,
-                             use_jtg=self.use_jtg, use_ls=self.use_ls, use_cms=self.use_cms, order=order,
-                             stream=stream, positional=positional, cms_weight=float(cms_weight),
-                             ls_weight=float(ls_weight))
-        self.visual_proj = VisualProjection(visual_dim, d_model, input_norm)
-        self.audio_proj = AudioProjection(audio_dim, d_model, input_norm)
-        self.question_proj = QuestionProjection(sentence_dim, d_model, input_norm)
+                             use_jtg=self.use_jtg, use_ls=self.use_ls, use_cms=self.use_cms, order=options.order,
+                             stream=options.stream, positional=options.positional,
+                             cms_weight=float(options.cms_weight), ls_weight=float(options.ls_weight))
+        self.visual_proj = VisualProjection(options.visual_dim, d_model, input_norm)
+        self.audio_proj = AudioProjection(options.audio_dim, d_model, input_norm)
+        self.question_proj = QuestionProjection(options.sentence_dim, d_model, input_norm)
         if self.use_tsg and self.target_aware:
-            self.target_word = TargetWord(token_dim, d_model, target, target_tokens, target_grad, input_norm)
+            self.target_word = TargetWord(options.token_dim, d_model, options.target, options.target_tokens,
+                                          options.target_grad, input_norm)
         if self.use_tsg:
-            self.tsg = TSGPlus(d_model, self.target_aware, combine, tau, similarity)
+            self.tsg = TSGPlus(d_model, self.target_aware, combine, tau, options.similarity)
         if self.use_ls:
             self.match_head = MatchHead(d_model)
-        self.jtg = (JTG(d_model, heads, dropout, order, stream, positional, bool(jtg_ffn), mean_fusion)
+        self.jtg = (JTG(d_model, options.heads, options.dropout, options.order, options.stream, options.positional,
+                        bool(options.jtg_ffn), options.mean_fusion)
                     if self.use_jtg else MeanFusion(d_model))
-        self.answer_head = AnswerHead(d_model, n_answers, tanh=bool(answer_tanh))
+        self.answer_head = AnswerHead(d_model, options.n_answers, tanh=bool(options.answer_tanh))
 
     # --- visual features per question ---------------------------------------------------------------------
     def visual_features(self, maps: torch.Tensor, f_a: torch.Tensor, f_tgt: torch.Tensor | None,
@@ -153,7 +151,9 @@ class TASSNet(nn.Module):
         return pooled, uniform
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "TASS-Net")
+        if not bool(batch["token_mask"].any(-1).all()):
+            raise ValueError("batch['token_mask'] has a question without any real token")
         index = batch["video_index"]
         maps = self.visual_proj(batch["visual"])          # (U, T, P, d): the 2048 -> d projection once per video
         f_a_video = self.audio_proj(batch["audio"])       # (U, T, d)

@@ -60,13 +60,14 @@ Attention arithmetic (scores, softmax) runs in float32 with autocast off (avqa.m
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from avqa.data.vocab import ANSWERS
 from avqa.models import losses
-from avqa.models.blocks import Standardize, check_choice, fp32
+from avqa.models.blocks import (FrameInputOptions, InputProjection, MultiHeadAttention, check_batch, check_choice,
+                                feed_forward, fp32, option)
 
 # Input sources of TSPM's standardisation (batch keys; the trainer fits per-channel train statistics of each:
 # visual every second of every video, visual_tokens every merged token of every second, audio every second,
@@ -74,69 +75,9 @@ from avqa.models.blocks import Standardize, check_choice, fp32
 TSPM_SOURCES = ("visual", "visual_tokens", "audio", "prompt", "question_clip")
 SEGMENT_SELECTIONS = ("selected", "first")      # paper: the top-k seconds' tokens | public code: seconds 0..k-1
 TEMPORAL_GRADS = ("straight_through", "none")   # gradient to the temporal scorer | public code: none
-INPUT_NORMS = ("standardize_ln", "none")        # project's input normalisation | public code's raw projections
-BATCH_KEYS = ("visual", "visual_tokens", "audio", "prompt", "question_clip", "video_index")
 
 
-# --- inputs --------------------------------------------------------------------------------------------------
-class InputProjection(nn.Module):
-    """A frozen feature (..., in_dim) -> (..., d): standardised and LayerNorm'ed (input_norm "standardize_ln") or
-    raw ("none", the public code), then one linear layer (the public input_a, input_v, input_v_patch, input_qst,
-    input_qst_prompt)."""
-
-    def __init__(self, in_dim: int, d_model: int, source: str, input_norm: str = "standardize_ln"):
-        super().__init__()
-        check_choice("input_norm", input_norm, INPUT_NORMS)
-        if input_norm == "none":
-            self.standardize, self.norm = nn.Identity(), nn.Identity()
-        else:
-            self.standardize = Standardize(in_dim, source)
-            self.norm = nn.LayerNorm(in_dim, elementwise_affine=False)
-        self.proj = nn.Linear(in_dim, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.norm(self.standardize(x.float())))
-
-
-# --- attention building blocks ---------------------------------------------------------------------------------
-class MultiHeadAttention(nn.Module):
-    """Multi-head attention with nn.MultiheadAttention's parameters (q, k, v in-projections, out-projection) and its
-    dropout on the attention weights; scores and softmax in float32.
-
-    forward(query (R, Lq, d), keys (R, Lk, d)) -> (output (R, Lq, d), weights (R, Lq, Lk) averaged over heads,
-    before dropout).
-    """
-
-    def __init__(self, d_model: int, heads: int, dropout: float):
-        super().__init__()
-        if d_model % heads:
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        self.heads = heads
-        self.q = nn.Linear(d_model, d_model)
-        self.k = nn.Linear(d_model, d_model)
-        self.v = nn.Linear(d_model, d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, query: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        R, Lq, d = query.shape
-        Lk = keys.shape[1]
-        h, dh = self.heads, d // self.heads
-        q = self.q(query).reshape(R, Lq, h, dh)
-        k = self.k(keys).reshape(R, Lk, h, dh)
-        v = self.v(keys).reshape(R, Lk, h, dh)
-        with fp32(query.device):
-            weights = (torch.einsum("rqhe,rkhe->rhqk", q.float(), k.float()) / math.sqrt(dh)).softmax(-1)
-        attended = torch.einsum("rhqk,rkhe->rqhe", self.dropout(weights).to(v.dtype), v).reshape(R, Lq, d)
-        return self.out(attended), weights.mean(1)
-
-
-def feed_forward(d_model: int, ffn_dim: int, dropout: float) -> nn.Sequential:
-    """Linear -> ReLU -> dropout -> linear -> dropout (the public code's linear1 / linear2 pairs)."""
-    return nn.Sequential(nn.Linear(d_model, ffn_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model),
-                         nn.Dropout(dropout))
-
-
+# --- attention building blocks (the attention itself: avqa.models.blocks.MultiHeadAttention) -----------------
 class QueryAttention(nn.Module):
     """One query vector attending over a sequence, then a residual FFN (the public QstQueryAttn):
 
@@ -332,28 +273,29 @@ class FusionHead(nn.Module):
 
 
 # --- the model -----------------------------------------------------------------------------------------------------
-def check_batch(batch: dict, frame_dim: int, token_dim: int, n_tokens: int, audio_dim: int, text_dim: int) -> None:
-    """Clear errors for a batch that lacks TSPM's inputs or has them in the wrong shape (keys: module docstring)."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise KeyError(f"batch lacks {missing}; TSPM needs {list(BATCH_KEYS)} (see avqa.models.tspm)")
-    frames, tokens, audio = batch["visual"], batch["visual_tokens"], batch["audio"]
-    index = batch["video_index"]
-    if frames.dim() != 3 or frames.shape[-1] != frame_dim:
-        raise ValueError(f"batch['visual'] has shape {tuple(frames.shape)}, expected (U, T1, {frame_dim})")
-    U, T1 = frames.shape[:2]
-    if tuple(tokens.shape) != (U, T1, n_tokens, token_dim):
-        raise ValueError(f"batch['visual_tokens'] has shape {tuple(tokens.shape)}, expected "
-                         f"({U}, {T1}, {n_tokens}, {token_dim}) to match batch['visual'] (U, T1) and the options "
-                         f"n_tokens, token_dim")
-    if tuple(audio.shape) != (U, T1, audio_dim):
-        raise ValueError(f"batch['audio'] has shape {tuple(audio.shape)}, expected ({U}, {T1}, {audio_dim})")
-    B = index.shape[0]
-    for key in ("prompt", "question_clip"):
-        if tuple(batch[key].shape) != (B, text_dim):
-            raise ValueError(f"batch[{key!r}] has shape {tuple(batch[key].shape)}, expected ({B}, {text_dim})")
-    if B and (int(index.min()) < 0 or int(index.max()) >= U):
-        raise ValueError(f"batch['video_index'] holds values outside [0, {U}) (U = rows of batch['visual'])")
+@dataclass(frozen=True, kw_only=True)
+class TSPMOptions(FrameInputOptions):
+    """TSPM's options (build_model("tspm", **options)); defaults: the paper's / public code's values."""
+
+    d_model: int = option(512, "width d of every block")
+    heads: int = option(4, "heads of the prompt, audio-guided and question attentions")
+    av_heads: int = option(1, "heads of the audio-visual self / cross attention")
+    token_heads: int = option(1, "heads of the merged tokens' self-attention")
+    ffn_dim: int = option(512, "hidden width of every FFN")
+    dropout: float = option(0.1, "dropout of the attention weights and FFNs")
+    av_layers: int = option(1, "audio-visual attention layers")
+    top_k: int = option(10, "seconds the Temporal Perception Module selects")
+    score_dropout: float = option(0.1, "dropout on the temporal weights before ranking (training only; the public "
+                                       "code ranks nn.MultiheadAttention's post-dropout weights)")
+    segment_selection: str = option("selected", "whose tokens the spatial module reads: 'selected' (the top-k "
+                                                "seconds, the paper) | 'first' (seconds 0..k-1, the public code)")
+    temporal_grad: str = option("straight_through", "gradient to the temporal scorer: 'straight_through' | 'none' "
+                                                    "(the public code: none)")
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("segment_selection", self.segment_selection, SEGMENT_SELECTIONS)
+        check_choice("temporal_grad", self.temporal_grad, TEMPORAL_GRADS)
 
 
 class TSPM(nn.Module):
@@ -369,37 +311,34 @@ class TSPM(nn.Module):
     (Named apart from TASS-Net's temporal_attn / spatial_attn, which avqa.reporting.attention reads with TASS-Net's
     meaning.)
 
-    Options (defaults: the paper's / public code's values): d_model 512; heads 4 (prompt, audio-guided and question
-    attention); av_heads 1, token_heads 1 (audio-visual and token self-attention); ffn_dim 512; dropout 0.1;
-    av_layers 1; top_k 10; score_dropout 0.1 (dropout on the temporal weights before ranking, training only);
-    segment_selection "selected" | "first"; temporal_grad "straight_through" | "none"; input_norm
-    "standardize_ln" | "none"; input sizes frame_dim 768, token_dim 1024, n_tokens 14, audio_dim 128,
-    text_dim (None: frame_dim); n_answers 42.
+    Options: TSPMOptions.
     """
 
-    def __init__(self, d_model: int = 512, heads: int = 4, av_heads: int = 1, token_heads: int = 1,
-                 ffn_dim: int = 512, dropout: float = 0.1, av_layers: int = 1, top_k: int = 10,
-                 score_dropout: float = 0.1, segment_selection: str = "selected",
-                 temporal_grad: str = "straight_through", input_norm: str = "standardize_ln",
-                 frame_dim: int = 768, token_dim: int = 1024, n_tokens: int = 14, audio_dim: int = 128,
-                 text_dim: int | None = None, n_answers: int = len(ANSWERS)):
+    Options = TSPMOptions
+
+    def __init__(self, options: TSPMOptions):
         super().__init__()
-        check_choice("segment_selection", segment_selection, SEGMENT_SELECTIONS)
-        check_choice("temporal_grad", temporal_grad, TEMPORAL_GRADS)
-        text_dim = frame_dim if text_dim is None else text_dim
-        self.dims = dict(frame_dim=frame_dim, token_dim=token_dim, n_tokens=n_tokens, audio_dim=audio_dim,
-                         text_dim=text_dim)
-        self.segment_selection, self.temporal_grad = segment_selection, temporal_grad
-        self.audio_proj = InputProjection(audio_dim, d_model, "audio", input_norm)
-        self.frame_proj = InputProjection(frame_dim, d_model, "visual", input_norm)
-        self.token_proj = InputProjection(token_dim, d_model, "visual_tokens", input_norm)
+        d_model, input_norm = options.d_model, options.input_norm
+        text_dim = options.frame_dim if options.text_dim is None else options.text_dim
+        self.options = options
+        self.dims = dict(frame_dim=options.frame_dim, token_dim=options.token_dim, n_tokens=options.n_tokens,
+                         audio_dim=options.audio_dim, text_dim=text_dim)
+        self.batch_shapes = {"visual": ("U", "T1", options.frame_dim),
+                             "visual_tokens": ("U", "T1", options.n_tokens, options.token_dim),
+                             "audio": ("U", "T1", options.audio_dim), "video_index": ("B",),
+                             "prompt": ("B", text_dim), "question_clip": ("B", text_dim)}
+        self.segment_selection, self.temporal_grad = options.segment_selection, options.temporal_grad
+        self.audio_proj = InputProjection(options.audio_dim, d_model, "audio", input_norm)
+        self.frame_proj = InputProjection(options.frame_dim, d_model, "visual", input_norm)
+        self.token_proj = InputProjection(options.token_dim, d_model, "visual_tokens", input_norm)
         self.prompt_proj = InputProjection(text_dim, d_model, "prompt", input_norm)
         self.question_proj = InputProjection(text_dim, d_model, "question_clip", input_norm)
-        self.av_attention = AudioVisualAttention(d_model, av_heads, ffn_dim, dropout, av_layers)
-        self.temporal = TemporalPerception(d_model, heads, top_k, score_dropout)
-        self.spatial = SpatialPerception(d_model, heads, token_heads, ffn_dim, dropout)
+        heads, ffn_dim, dropout = options.heads, options.ffn_dim, options.dropout
+        self.av_attention = AudioVisualAttention(d_model, options.av_heads, ffn_dim, dropout, options.av_layers)
+        self.temporal = TemporalPerception(d_model, heads, options.top_k, options.score_dropout)
+        self.spatial = SpatialPerception(d_model, heads, options.token_heads, ffn_dim, dropout)
         self.grounding = QuestionTemporalGrounding(d_model, heads, ffn_dim, dropout)
-        self.head = FusionHead(d_model, n_answers)
+        self.head = FusionHead(d_model, options.n_answers)
 
     def perceive_space(self, frame_tokens: torch.Tensor, audio: torch.Tensor, video_index: torch.Tensor,
                        token_segments: torch.Tensor, audio_segments: torch.Tensor
@@ -415,7 +354,7 @@ class TSPM(nn.Module):
         return features[inverse], weights[inverse]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        check_batch(batch, **self.dims)
+        check_batch(batch, self.batch_shapes, "TSPM")
         index = batch["video_index"]
         audio = self.audio_proj(batch["audio"])            # (U, T1, d)
         frames = self.frame_proj(batch["visual"])                  # (U, T1, d)

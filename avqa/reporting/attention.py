@@ -1,7 +1,7 @@
 """Attention pictures in the style of the paper's Fig. 6, for a few test questions of a trained TASS-Net run.
 
-`python -m avqa plot-attention --run results/runs/{exp}/tass/seed0 --videos-dir DIR [--questions 3]
- --out results/plots/attention/tass_seed0.png`
+`python -m avqa plot-attention --run results/runs/{exp}/tass/seed0 --videos-dir DIR --spec '{"questions": 3}'
+ --out results/plots/attention/tass_seed0.png` (or `--config config.yaml`: its attention_questions)
 
 For each picked question: one frame per segment with the TSG+ spatial attention (7 x 7, upsampled) laid over
 it, and below them the JTG temporal attention over the T segments: visual, audio (each a distribution over T)
@@ -30,7 +30,9 @@ import pandas as pd
 import torch
 
 from avqa.reporting.plots import save_figure
-from avqa.data.vocab import ANSWERS
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.reporting import AttentionSpec
+from avqa.vocab import ANSWERS
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +164,10 @@ def attention_figure(items: list[QuestionAttention], frames: list[list[np.ndarra
 
 
 def _cli(args: argparse.Namespace) -> None:
-    items, attrs = run_attention(args.run, args.questions)
+    from avqa.workflow import attention_spec
+
+    spec = spec_from_args(args, AttentionSpec, attention_spec)
+    items, attrs = run_attention(args.run, spec.questions)
     T1, T, method = int(attrs["T1"]), int(attrs["T"]), str(attrs.get("method", "avg"))
     seconds = segment_seconds(T1, T, method)
     frames = [video_frames(args.videos_dir, item.video_id, seconds, T1) for item in items]
@@ -175,6 +180,6 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory (run_config.json, model_best.pt, predictions)")
     parser.add_argument("--videos-dir", required=True, help="folder of {video_id}.mp4 (the frames)")
-    parser.add_argument("--questions", type=int, default=3, help="how many test questions (default 3)")
+    add_spec_arguments(parser, "attention_questions: how many test questions")
     parser.add_argument("--out", required=True, help="figure path (.png or .svg)")
     parser.set_defaults(func=_cli)

@@ -1,10 +1,13 @@
 """Figures for the report: a per-type / per-group accuracy chart per table and the training curves of its runs.
 
-`python -m avqa plot-table --table table2 --csv results/table2.csv --out results/plots/table2_accuracy.png`
-  one group of bars per accuracy column of the table (Table 1: the 9 types and the averages; tables 2-7: A, V,
-  AV and All), one bar per trained row (mean over seeds, error bar = sample std over seeds), the published
-  cells as star markers. Drawn from the table's CSV, so the chart always shows what the table says.
-`python -m avqa plot-curves --runs DIR [DIR ...] [--label VARIANT=TEXT ...] --title TEXT --out FILE.png`
+`python -m avqa plot-table --table table2 --csv results/table2.csv [--stats results/table2_stats.csv]
+ --out results/plots/table2_accuracy.png`
+  one panel per question-type group (Audio, Visual, Audio-Visual, All; a grid with a shared y axis), in each a
+  group of bars per accuracy column of the table (Table 1: the types and the group's average; tables 3-8: the
+  average), one bar per trained row (mean over seeds; error bar: the cell's 95% interval from the statistics,
+  else the sample std over seeds), the published cells as star markers. Drawn from the table's CSV, so the chart
+  always shows what the table says.
+`python -m avqa plot-curves --table table2 --spec JSON --out FILE.png` (or `--config config.yaml`)
   the runs' train_log.csv (epoch, lr, loss, loss_qa, loss_cms, loss_match, train_accuracy, val_accuracy,
   seconds): total loss, the loss terms, train and validation accuracy per epoch; one colour per variant, one
   line per seed. Columns a model does not log (the question-only model has no L_cms) are left out.
@@ -28,16 +31,19 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from avqa.atomic import atomic_path  # noqa: E402
-from avqa.reporting.tables import (PAPER, TABLES, THIS_RUN, TableSpec, VariantRuns, group_runs, load_run,  # noqa: E402
-                         parse_pairs)
+from avqa.reporting.tables import (PAPER, TABLES, THIS_RUN, TableSpec, VariantRuns,  # noqa: E402
+                                   groups_from_rows, load_run)
+from avqa.specs import add_spec_arguments, spec_from_args  # noqa: E402
+from avqa.specs.reporting import CurvesSpec  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("png", "svg")
+DPI = 120                                             # pixels per inch of a saved PNG
 LOSS_TERMS = (("loss_qa", "-", "L_qa"), ("loss_cms", "--", "L_cms"), ("loss_match", ":", "L_s"))
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
     """Write `fig` atomically as PNG or SVG (chosen by the suffix of `path`)."""
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
@@ -73,16 +79,64 @@ def cell_intervals(stats: pd.DataFrame | None) -> dict[tuple[str, str], tuple[fl
     return {(v, c): (lo, hi) for v, c, lo, hi in cells[["variant", "column", "low", "high"]].itertuples(index=False)}
 
 
+# The chart's panels: one per question-type group, named by the prefix of the table's column names.
+PANELS = (("A", "Audio"), ("V", "Visual"), ("AV", "Audio-Visual"), ("All", "All"))
+PANELS_PER_ROW = 2
+
+
+def panel_columns(spec: TableSpec) -> list[tuple[str, list]]:
+    """[(group name, its accuracy columns)] in the order Audio, Visual, Audio-Visual, All; empty groups left out
+    (the parameter and GFLOP columns are not accuracies)."""
+    accuracies = [c for c in spec.columns if c.per_seed]
+    panels = [(name, [c for c in accuracies if c.name.split("_")[0] == prefix]) for prefix, name in PANELS]
+    stray = [c.name for c in accuracies if c.name.split("_")[0] not in dict(PANELS)]
+    if stray:
+        raise ValueError(f"{spec.name}: columns {stray} belong to no question-type group")
+    return [(name, columns) for name, columns in panels if columns]
+
+
 def accuracy_chart(spec: TableSpec, table: pd.DataFrame, stats: pd.DataFrame | None = None) -> Figure:
-    """Grouped bars: accuracy columns x trained rows, published cells as stars. Error bars: each cell's 95%
-    question-bootstrap interval when the table's statistics are given, else the seeds' std."""
+    """Grouped bars, one panel per question-type group (a grid with a shared y axis, PANELS_PER_ROW panels a row,
+    each as wide as its columns need): accuracy columns x trained rows, published cells as stars. Error bars:
+    each cell's 95% question-bootstrap interval when the table's statistics are given, else the seeds' std."""
     intervals = cell_intervals(stats)
-    columns = [c for c in spec.columns if c.per_seed]          # accuracies (not the parameter count)
     ours = table[table["source"] == THIS_RUN]
+    panels = panel_columns(spec)
+    rows = [panels[i:i + PANELS_PER_ROW] for i in range(0, len(panels), PANELS_PER_ROW)]
+    widest = max(sum(len(columns) for _, columns in row) for row in rows)
+    fig = Figure(figsize=(min(15.0, max(7.0, 0.16 * widest * max(len(ours), 1) + 2.5)), 3.0 * len(rows) + 0.8))
+    outer = fig.add_gridspec(len(rows), 1, hspace=0.45)
+    axes = []
+    for r, row in enumerate(rows):
+        inner = outer[r].subgridspec(1, len(row), width_ratios=[len(columns) for _, columns in row], wspace=0.12)
+        for k, (name, columns) in enumerate(row):
+            ax = fig.add_subplot(inner[k], sharey=axes[0] if axes else None)
+            _draw_panel(ax, columns, ours, table[table["source"] == PAPER], intervals)
+            ax.set_title(name, fontsize=9)
+            if k:
+                ax.tick_params(labelleft=False)
+            else:
+                ax.set_ylabel("test accuracy (%)")
+            axes.append(ax)
+    axes[0].set_ylim(0, 100)
+    fig.suptitle(spec.title, fontsize=10)
+    entries = {}                                  # one legend for all panels: each row once, the published stars
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    handles, labels = list(entries.values()), list(entries)
+    note = "bars: mean over seeds; error bars: " + ("95% question-bootstrap interval" if intervals
+                                                    else "sample std over seeds")
+    fig.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.04), frameon=False,
+               ncol=min(4, max(len(labels), 1)), title=note, title_fontsize=7)
+    return fig
+
+
+def _draw_panel(ax, columns: list, ours: pd.DataFrame, published: pd.DataFrame,
+                intervals: dict[tuple[str, str], tuple[float, float]]) -> None:
+    """One group's bars (one per trained row and column) with their error bars, and the published cells."""
     x = np.arange(len(columns))
     width = 0.8 / max(len(ours), 1)
-    fig = Figure(figsize=(max(6.0, 0.9 * len(columns) * max(1, len(ours)) ** 0.5 + 3), 4.2))
-    ax = fig.subplots()
     for i, ((_, row), colour) in enumerate(zip(ours.iterrows(), colours(len(ours)))):
         means = np.array([row[c.name] for c in columns], dtype=float)
         if intervals:
@@ -91,26 +145,19 @@ def accuracy_chart(spec: TableSpec, table: pd.DataFrame, stats: pd.DataFrame | N
         else:
             stds = np.array([row.get(f"{c.name}_std", np.nan) for c in columns], dtype=float)
             errors = np.where(np.isfinite(stds), stds, 0)
-        ax.bar(x - 0.4 + width * (i + 0.5), np.nan_to_num(means), width, color=colour,
-               yerr=errors, capsize=2, label=_row_label(row))
+        ax.bar(x - 0.4 + width * (i + 0.5), np.nan_to_num(means), width, color=colour, yerr=errors, capsize=2,
+               label=_row_label(row))
     labelled = False                                             # one legend entry for all published cells
-    for _, row in table[table["source"] == PAPER].iterrows():
+    for _, row in published.iterrows():
         values = np.array([row[c.name] for c in columns], dtype=float)
         shown = np.isfinite(values)
         if shown.any():
             ax.scatter(x[shown], values[shown], marker="*", s=40, color="black", alpha=0.5, zorder=3,
                        label=None if labelled else "published rows (paper)")
             labelled = True
-    ax.set_xticks(x, [c.header for c in columns], rotation=30 if len(columns) > 6 else 0, ha="right"
-                  if len(columns) > 6 else "center")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_xticks(x, [c.header for c in columns], fontsize=8)
+    ax.set_xlim(-0.5, len(columns) - 0.5)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(spec.title, fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.text(0.01, -0.02, "bars: mean over seeds; error bars: " + ("95% question-bootstrap interval" if intervals
-                                                                   else "sample std over seeds"), fontsize=7)
-    return fig
 
 
 def _row_label(row: pd.Series) -> str:
@@ -185,14 +232,11 @@ def _cli_table(args: argparse.Namespace) -> None:
 
 
 def _cli_curves(args: argparse.Namespace) -> None:
-    groups = group_runs(args.runs)
-    labels = dict(parse_pairs(args.label, "--label"))
-    unknown = set(labels) - {g.variant for g in groups}
-    if unknown:
-        raise ValueError(f"--label names variants without runs: {sorted(unknown)}")
-    for group in groups:
-        group.label = labels.get(group.variant)
-    out = save_figure(curves_figure(groups, args.title), args.out)
+    from avqa.workflow import curves_spec
+
+    spec = spec_from_args(args, CurvesSpec, lambda config: curves_spec(config, args.table))
+    groups = groups_from_rows(spec.rows)
+    out = save_figure(curves_figure(groups, f"Training curves of the {args.table} runs"), args.out)
     print(f"{out}: training curves of {sum(len(g.runs) for g in groups)} runs")
 
 
@@ -206,8 +250,7 @@ def register(subparsers) -> None:
     table.set_defaults(func=_cli_table)
     curves = subparsers.add_parser("plot-curves", help="training curves of runs from their train_log.csv",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    curves.add_argument("--runs", nargs="+", required=True, help="run directories, grouped by their variant")
-    curves.add_argument("--label", action="append", help="VARIANT=TEXT: the variant's legend label (repeatable)")
-    curves.add_argument("--title", default="Training curves", help="figure title")
+    curves.add_argument("--table", required=True, help="the table whose runs are drawn (the figure's title)")
+    add_spec_arguments(curves, "the table's rows: variants, labels, the runs of its seeds")
     curves.add_argument("--out", required=True, help="figure path (.png or .svg)")
     curves.set_defaults(func=_cli_curves)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
-from avqa.data.vocab import GROUPS, QUESTION_TYPES
+from avqa.vocab import GROUPS, QUESTION_TYPES
 
 B_DEFAULT = 10_000
 LEVEL = 0.95

@@ -1,18 +1,18 @@
 """The paper's results tables from many runs: one row per variant (mean over seeds) + the published rows.
 
-`python -m avqa table --table table1 --runs DIR [DIR ...] --out results/table1.csv` groups the run directories
-by the variant recorded in their run_config.json (or metrics.json), in order of first appearance. Explicit
-grouping instead: `--run VARIANT=DIR[,DIR...]` (repeatable), or `--spec FILE.json` holding
-[{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]. `--label VARIANT=TEXT` overrides a row's label
-(default: the run config's `label`). `--full VARIANT` names the full model the ablation tables compare with
-(default tass). A Markdown twin is written beside the CSV (results/table1.md).
+`python -m avqa table --table table1 --spec JSON --out results/table1.csv` (or `--config config.yaml` instead of
+`--spec`): the spec (avqa.specs.reporting.ResultsTableSpec) lists the rows, each a variant, its label (null: the
+run config's `label`) and its seeds' run directories, and names each block's full model the ablation rows are
+compared with, the `compare` pairs and Table 1's question-only baseline. A Markdown twin is written beside the
+CSV (results/table1.md).
 
 A table is a TableSpec: a name, a title and columns; a Column maps one run's record (metrics.json +
 run_config.json) to a number. Table 1 (MUSIC-AVQA test accuracy, %, micro averages): A_Count, A_Comp, A_Avg,
 V_Count, V_Loc, V_Avg, AV_Exist, AV_Loc, AV_Count, AV_Comp, AV_Temp, AV_Avg, All_Avg. Tables 2-7 (the paper's
 ablations, sec. 4.3) have the paper's columns: table 2 every type, tables 3-7 the group averages A_Avg, V_Avg,
 AV_Avg and All_Avg; table 7 adds Params_M, the
-trainable parameters in millions of the run's model (built from its run config, frozen encoders not counted).
+trainable parameters in millions of the run's model (frozen encoders not counted). Params_M and Table 1's GFLOPs
+are what each run recorded in its metrics.json (`cost`, measured when it finished): the tables build no model.
 
 Rows: source "this run" for trained variants — mean over seeds, with `{column}_std` twins (sample std, ddof=1)
 when any variant has more than one seed — and "paper (reported)" for the published numbers kept as data in
@@ -25,8 +25,8 @@ Uncertainty (avqa.reporting.stats, avqa.reporting.table_stats), from every run's
 `All_high`, the 95% question-bootstrap interval of All (of one run with that accuracy, Wilson, on a published row);
 comparisons question by question, with the paired-bootstrap interval of the difference in All and the exact sign
 (McNemar) test, Holm-corrected within the table: ablation tables (and table 8) compare every row with its block's
-full model (`--full`) or with the row `--compare VARIANT=REFERENCE` names (`All_diff`, `All_diff_low`,
-`All_diff_high`, `p_holm`); Table 1 compares every row with the question-only model (`--baseline`; columns
+full model (the spec's `full`) or with the row its `compare` pair names (`All_diff`, `All_diff_low`,
+`All_diff_high`, `p_holm`); Table 1 compares every row with the question-only model (`baseline`; columns
 `..._vs_baseline`) and with its block's full model (`..._vs_full`). Every cell's interval and every comparison per
 group is in the long file `{table}_stats.csv` beside the table. The seeds' sample standard deviation stays beside
 each mean (`{column}_std`). Beside the ablation comparisons, `paper_All_diff`: the paper's difference to its full
@@ -40,7 +40,6 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +49,9 @@ import pandas as pd
 from avqa.features.layout import BLOCK
 from avqa.reporting.paper_results import paper_diff, paper_rows, source_label
 from avqa.atomic import write_text_atomic
+from avqa.specs import add_spec_arguments, spec_from_args
+from avqa.specs.reporting import ResultsTableSpec
+from avqa.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -98,50 +100,29 @@ def overall_accuracy(record: dict) -> float | None:
     return _accuracy(record["metrics"]["overall"])
 
 
-@lru_cache(maxsize=None)
-def _run_cost(spec_json: str) -> tuple[int, float | None]:
-    """(trainable parameters, forward GFLOPs per question) of a run's model, rebuilt from its run spec, at the
-    input shapes of its pooled test store (GFLOPs None when that store is not there)."""
-    from avqa.features.store import open_read
-    from avqa.models import count_trainable
-    import torch  # only for the tables that count costs
-
-    from avqa.models.cost import example_batch, forward_gflops
-    from avqa.training.spec import build
-
-    spec = json.loads(spec_json)
-    model = build(spec)
-    params = count_trainable(model)
-    try:
-        store = open_read(spec["pooled"]["test"])
-    except (FileNotFoundError, KeyError):
-        return params, None
-    shapes = {"T": int(store["visual"].shape[1]), "map": tuple(store["visual"].shape[2:]),
-              "tokens": tuple(store["visual_tokens"].shape[2:]) if "visual_tokens" in store else None}
-    if "clip_texts" in spec:
-        shapes["text"] = int(open_read(spec["clip_texts"])["prompt"].shape[1])
-    # word ids must stay inside the model's word embedding, if it has one (AVST)
-    vocab = next((m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), 100)
-    return params, forward_gflops(model, example_batch(shapes, vocab_size=vocab))
+class MissingCostError(UserError, ValueError):
+    """A run's metrics.json without the model's cost: written before training recorded it."""
 
 
-def _cost(record: dict) -> tuple[int, float | None] | None:
-    config = record["run_config"]
-    if "model" not in config:
-        return None
-    return _run_cost(json.dumps(config, sort_keys=True))
+def _cost(record: dict) -> dict:
+    """The model cost the run recorded in its metrics.json when it finished (avqa.training.evaluate.run_cost)."""
+    cost = record["metrics"].get("cost")
+    if cost is None:
+        raise MissingCostError(f"{record['dir']}/metrics.json records no cost (params, gflops): it was written by "
+                               f"an older avqa; rerun the run's train job (it resumes from its last checkpoint, "
+                               f"re-evaluates and records the cost) or `python -m avqa evaluate --run "
+                               f"{record['dir']} --force`")
+    return cost
 
 
-def trainable_millions(record: dict) -> float | None:
-    """Trainable parameters (M) of the run's model, rebuilt from its run_config.json (None without one)."""
-    cost = _cost(record)
-    return None if cost is None else cost[0] / 1e6
+def trainable_millions(record: dict) -> float:
+    """Trainable parameters (M) of the run's model, as its metrics.json records them."""
+    return _cost(record)["params"] / 1e6
 
 
-def gflops(record: dict) -> float | None:
-    """Forward GFLOPs per question of the run's model (avqa.models.cost), None without a run config."""
-    cost = _cost(record)
-    return None if cost is None else cost[1]
+def gflops(record: dict) -> float:
+    """Forward GFLOPs per question of the run's model at its input shapes, as its metrics.json records them."""
+    return _cost(record)["gflops"]
 
 
 PARAMS = Column("Params_M", "Params (M)", trainable_millions, per_seed=False)
@@ -325,7 +306,7 @@ def comparison_pairs(rows: list[dict], spec: TableSpec, full: str | list[str] | 
     trained = {r["variant"]: r for r in rows if r["source"] == THIS_RUN}
     unknown = sorted({v for pair in pairs.items() for v in pair} - set(trained))
     if unknown:
-        raise ValueError(f"--compare names variants without runs: {unknown}")
+        raise ValueError(f"compare names variants without runs: {unknown}")
     block_full = {r["block"]: r["variant"] for r in trained.values() if r["variant"] in fulls}
     references = set(pairs.values()) | set(block_full.values())
     found = []
@@ -381,8 +362,9 @@ def _source_key(reference: str) -> str | None:
 def add_statistics(table_rows: list[dict], stats: pd.DataFrame, comparisons: list[tuple[str, str, str]]) -> None:
     """The wide table's share of the statistics: All's interval on every row, and each comparison in All."""
     cells = stats[(stats["column"] == COMPARED) & stats["kind"].isin(["cell", "published"])]
-    intervals = {(k, m, v): (lo, hi) for k, m, v, lo, hi in
-                 cells[["kind", "method", "variant", "low", "high"]].itertuples(index=False)}
+    # a published row is known by its source too: one method name may head rows of two blocks or two papers
+    intervals = {(k, m, v, b, r if k == "published" else ""): (lo, hi) for k, m, v, b, r, lo, hi in
+                 cells[["kind", "method", "variant", "block", "reference", "low", "high"]].itertuples(index=False)}
     diffs = stats[(stats["kind"] == "difference") & (stats["column"] == COMPARED)].set_index(["variant", "reference"])
     suffix_of = {(v, r): s for v, r, s in comparisons}
     references = {(r, s) for _, r, s in comparisons}
@@ -392,7 +374,8 @@ def add_statistics(table_rows: list[dict], stats: pd.DataFrame, comparisons: lis
                                       row["source"] == THIS_RUN else "")
         kind = "cell" if row["source"] == THIS_RUN else "published"
         low, high = intervals.get((kind, row["method"], row["variant"] if kind == "cell" else
-                                   row.get("paper_variant", "")), (math.nan, math.nan))
+                                   row.get("paper_variant", ""), row["block"],
+                                   row.get("reference", "") if kind == "published" else ""), (math.nan, math.nan))
         row["All_low"], row["All_high"] = low, high
         for (variant, reference), suffix in suffix_of.items():
             if row["source"] != THIS_RUN or variant != row["variant"]:
@@ -578,47 +561,25 @@ def write_table(spec: TableSpec, table: pd.DataFrame, out_csv: str | Path) -> Pa
 
 
 # --- CLI ----------------------------------------------------------------------------------------------------
-def parse_pairs(items: list[str] | None, flag: str) -> list[tuple[str, str]]:
-    """["KEY=VALUE", ...] -> [(KEY, VALUE), ...]; a malformed item is an error naming the flag and the item."""
-    pairs = []
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise ValueError(f"{flag} {item!r}: expected VARIANT=VALUE")
-        pairs.append((key, value))
-    return pairs
-
-
-def groups_from_args(args: argparse.Namespace) -> list[VariantRuns]:
-    groups: list[VariantRuns] = []
-    if args.spec:
-        for entry in json.loads(Path(args.spec).read_text()):
-            groups.append(VariantRuns(entry["variant"], entry.get("label"), [Path(d) for d in entry["runs"]]))
-    for variant, dirs in parse_pairs(args.run, "--run"):
-        groups.append(VariantRuns(variant, None, [Path(d) for d in dirs.split(",") if d]))
-    if args.runs:
-        groups += group_runs(args.runs)
-    if not groups:
-        raise ValueError("table: give --runs DIR..., --run VARIANT=DIR[,DIR...] or --spec FILE")
-    seen = [g.variant for g in groups]
+def groups_from_rows(rows) -> list[VariantRuns]:
+    """A spec's rows (avqa.specs.reporting.TableRow) as VariantRuns (variant_row checks what each run records)."""
+    seen = [row.variant for row in rows]
+    if not seen:
+        raise ValueError("table spec: no rows")
     if len(set(seen)) != len(seen):
-        raise ValueError(f"table: a variant is listed twice: {seen}")
-    labels = dict(parse_pairs(args.label, "--label"))
-    unknown = set(labels) - set(seen)
-    if unknown:
-        raise ValueError(f"--label names variants without runs: {sorted(unknown)}")
-    for g in groups:
-        g.label = labels.get(g.variant, g.label)
-    return groups
+        raise ValueError(f"table spec: a variant is listed twice: {seen}")
+    return [VariantRuns(row.variant, row.label, [Path(d) for d in row.runs]) for row in rows]
 
 
 def _cli(args: argparse.Namespace) -> None:
+    from avqa.workflow import table_spec
+
     if args.table not in TABLES:
         raise ValueError(f"unknown table {args.table!r}; known: {sorted(TABLES)}")
     spec = TABLES[args.table]
-    table = build_table(spec, groups_from_args(args), with_paper=not args.no_paper, full=args.full or ["tass"],
-                        pairs=dict(parse_pairs(args.compare, "--compare")), baseline=args.baseline,
-                        n_resamples=args.resamples)
+    settings = spec_from_args(args, ResultsTableSpec, lambda config: table_spec(config, args.table))
+    table = build_table(spec, groups_from_rows(settings.rows), full=list(settings.full),
+                        pairs=dict(settings.compare), baseline=settings.baseline)
     md = write_table(spec, table, args.out)
     print(f"{args.out} (+ {md}): {int((table['source'] == THIS_RUN).sum())} trained variants, "
           f"{int((table['source'] == PAPER).sum())} published rows")
@@ -628,17 +589,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("table", help="a results table (CSV + Markdown) from finished runs",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", required=True, help=f"which table: {', '.join(TABLES)}")
-    parser.add_argument("--runs", nargs="+", help="run directories, grouped by their recorded variant")
-    parser.add_argument("--run", action="append", help="VARIANT=DIR[,DIR...] (repeatable)")
-    parser.add_argument("--spec", help='JSON file: [{"variant": ..., "label": ..., "runs": [DIR, ...]}, ...]')
-    parser.add_argument("--label", action="append", help="VARIANT=TEXT: the row's label (repeatable)")
-    parser.add_argument("--no-paper", action="store_true", help="leave out the published rows")
-    parser.add_argument("--full", action="append", help="the full model's variant, which ablation rows are compared "
-                                                        "with (default tass); repeat for one per encoder block")
-    parser.add_argument("--compare", action="append", help="VARIANT=REFERENCE: compare the row with REFERENCE's "
-                                                           "row instead of the full model's (repeatable)")
-    parser.add_argument("--baseline", help="Table 1: the question-only variant every row is compared with")
-    parser.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples (default %(default)s)")
+    add_spec_arguments(parser, "the table's rows (variants, labels, runs of its seeds), full models, comparisons")
     parser.add_argument("--out", required=True, help="CSV path; the Markdown twin gets the .md suffix and the long "
                                                      "statistics the _stats.csv one")
     parser.set_defaults(func=_cli)

@@ -7,8 +7,9 @@ question is counted under its own type_key (and the group of that type), never u
 predictions.csv columns: question_id, video_id, type_key, group, answer_idx, pred_idx, correct.
 metrics.json: {"overall": {"correct", "count", "accuracy"}, "groups": {group: ...},
 "types": {type_key: ...}, "n_questions", "n_skipped_missing_video", "skipped_question_ids" (the test questions
-left out because their video could not be processed), "variant", "seed", "experiment", ...};
-accuracy is in percent (unrounded float), None for an empty cell.
+left out because their video could not be processed), "variant", "seed", "experiment", ..., "cost": {"params",
+"gflops", "shapes"} (the model's trainable parameters and forward GFLOPs per question at the run's input shapes,
+avqa.models.cost)}; accuracy is in percent (unrounded float), None for an empty cell.
 
 `python -m avqa evaluate --run DIR` (re)evaluates DIR/model_best.pt on the test split named in DIR/run_config.json
 when metrics.json is missing or older than the model (or with --force); `--predictions FILE` prints the metrics of
@@ -20,6 +21,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from avqa.atomic import atomic_path, write_text_atomic
-from avqa.data.dataset import eval_batches, iterate_batches
+from avqa.training.dataset import eval_batches, iterate_batches
 from avqa.training.metrics import PREDICTION_COLUMNS, check_predictions, evaluate_predictions  # noqa: F401
 from avqa.runtime import autocast, resolve_device, to_device
 from avqa.training.spec import build, load_run_config, split_dataset
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset, batch_size: int, device: torch.device, precision: str = "fp32",
             num_workers: int = 0, desc: str = "predict") -> pd.DataFrame:
-    """Argmax answers of `model` for every question of `dataset` (an avqa.data.dataset.AVQADataset)."""
+    """Argmax answers of `model` for every question of `dataset` (an avqa.training.dataset.AVQADataset)."""
     model.eval()
     batches = eval_batches(dataset.video_row, batch_size)
     preds = np.empty(len(dataset), dtype=np.int64)
@@ -107,6 +109,17 @@ def evaluate_on_test(model: torch.nn.Module, spec: dict, device: torch.device, p
     return predictions, metrics
 
 
+def run_cost(spec: dict, model_factory: Callable[[dict], torch.nn.Module] = build) -> dict:
+    """The run's model cost at its input shapes (avqa.models.cost), recorded in metrics.json: measured on a model
+    freshly built from the spec on the CPU (the count does not depend on the weights; the global RNG is left as
+    it was)."""
+    from avqa.models.cost import input_shapes, measured_cost
+
+    with torch.random.fork_rng(devices=[]):
+        model = model_factory(spec)
+    return measured_cost(model, input_shapes(spec["pooled"]["test"], spec.get("clip_texts")))
+
+
 def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
     """Evaluate DIR/model_best.pt on the test split (unless metrics.json is newer) and write the outputs."""
     run_dir = Path(run_dir)
@@ -119,7 +132,7 @@ def evaluate_run(run_dir: str | Path, force: bool = False) -> dict:
     model, spec = load_best_model(run_dir)
     device = next(model.parameters()).device
     predictions, metrics = evaluate_on_test(model, spec, device, spec["precision"][device.type])
-    metrics["inputs"] = spec["inputs"]
+    metrics.update(inputs=spec["inputs"], cost=run_cost(spec))
     write_outputs(run_dir, predictions, metrics)
     return metrics
 

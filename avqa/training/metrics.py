@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from avqa.data.vocab import GROUPS, QUESTION_TYPES
+from avqa.vocab import GROUPS, QUESTION_TYPES
 
 PREDICTION_COLUMNS = ("question_id", "video_id", "type_key", "group", "answer_idx", "pred_idx", "correct")
 GROUP_OF_TYPE = {key: group for group, _, key in QUESTION_TYPES}

@@ -8,7 +8,7 @@ Paths in it are relative to the working directory. Keys (RUN_CONFIG_SCHEMA):
   modalities ([audio, visual] subset; a removed one is fed as zeros), pooling (avg | stride, informational),
   epochs, batch_size, lr, lr_step, lr_gamma (the paper: 30, 64, 2e-4, 12, 0.1), optional betas (Adam's; absent:
   torch's (0.9, 0.999)),
-  questions_per_video (k >= 1, see avqa.data.dataset.QuestionBatchSampler), num_workers, threads,
+  questions_per_video (k >= 1, see avqa.training.dataset.QuestionBatchSampler), num_workers, threads,
   precision {cpu: fp32|bf16|fp16, cuda: ...} (autocast dtype per device, avqa.runtime), device (auto | cpu | cuda),
   dataset, weights (provenance, copied into metrics.json),
   annotations {train, val, test}: parquet paths, pooled {train, val, test}: pooled store paths,
@@ -34,7 +34,7 @@ from pathlib import Path
 import jsonschema
 import torch
 
-from avqa.data.dataset import AVQADataset
+from avqa.training.dataset import AVQADataset
 from avqa.errors import UserError
 
 

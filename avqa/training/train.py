@@ -8,6 +8,8 @@ Outputs in --out: run_config.json; checkpoints/last.pt after every epoch (model,
 scaler, RNG states, epoch, best, log) and checkpoints/best.pt; train_log.csv (epoch, lr, loss and each loss
 term, train_accuracy, val_accuracy, seconds); at the end model_best.pt, predictions.csv and metrics.json on the
 test split (avqa.training.evaluate), each written atomically, metrics.json last: its presence means the run is done.
+metrics.json also records the model's cost, `cost: {params, gflops, shapes}` (trainable parameters and forward
+GFLOPs per question at the run's own input shapes, avqa.models.cost), which the tables read.
 
 Resume: checkpoints/last.pt is resumed only if it is the same run: the same run spec (avqa.training.spec.
 run_identity: labels, device, threads and the like aside) AND the same input contents (avqa.digest: the
@@ -37,9 +39,9 @@ import torch
 from tqdm import tqdm
 
 from avqa.atomic import atomic_path, write_text_atomic
-from avqa.data.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
+from avqa.training.dataset import AVQADataset, QuestionBatchSampler, iterate_batches
 from avqa.runtime import autocast, resolve_device, to_device
-from avqa.training.evaluate import evaluate_on_test, load_weights, predict, write_outputs
+from avqa.training.evaluate import evaluate_on_test, load_weights, predict, run_cost, write_outputs
 from avqa.digest import changed_keys, inputs_fingerprint
 from avqa.training.spec import (OPTIONAL_FILE_INPUTS, OPTIONAL_STORE_INPUTS, RunSpecError, build, check_run_config, load_run_config,
                                 run_identity, split_dataset)
@@ -217,7 +219,7 @@ def _train(spec, out: Path, ckpt_dir: Path, model_factory, on_epoch_end) -> dict
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
     data.clear()  # release the train/val features (possibly held in RAM) before the test split is loaded
-    return finish(spec, out, model, best_path, state, device, precision, inputs)
+    return finish(spec, out, model, best_path, state, device, precision, inputs, model_factory)
 
 
 def fit_inputs(model: torch.nn.Module, train: AVQADataset, max_videos: int) -> None:
@@ -257,15 +259,17 @@ def write_log(path: Path, rows: list[dict]) -> None:
         pd.DataFrame(rows).to_csv(tmp, index=False)
 
 
-def finish(spec, out: Path, model, best_path: Path, state: dict, device, precision, inputs: dict) -> dict:
-    """model_best.pt, train_log.csv, then predictions.csv and metrics.json of the best model on test."""
+def finish(spec, out: Path, model, best_path: Path, state: dict, device, precision, inputs: dict,
+           model_factory: Callable[[dict], torch.nn.Module]) -> dict:
+    """model_best.pt, train_log.csv, then predictions.csv and metrics.json (with the model's cost) of the best
+    model on test."""
     with atomic_path(out / "model_best.pt") as tmp:
         shutil.copyfile(best_path, tmp)
     write_log(out / "train_log.csv", state["log"])
     load_weights(model, best_path)
     predictions, metrics = evaluate_on_test(model, spec, device, precision)
     metrics.update({"best_epoch": state["best_epoch"], "best_val_accuracy": state["best_val"],
-                    "epochs": spec["epochs"], "inputs": inputs})
+                    "epochs": spec["epochs"], "inputs": inputs, "cost": run_cost(spec, model_factory)})
     write_outputs(out, predictions, metrics)
     o = metrics["overall"]
     logger.info("%s seed %d: test accuracy %.2f%% (%d/%d), best epoch %s", spec["variant"], spec["seed"],

@@ -7,15 +7,14 @@ rule annotations:
     output:
         P.annotations(),
     params:
-        drop="--drop-conflicting-duplicates" if config["music_avqa"]["drop_conflicting_duplicates"] else "",
-        release=config["music_avqa"].get("release", "v1") if config["dataset"] == "music_avqa" else "v1",
+        spec=W.annotations_spec(config).to_json(),
     log:
         P.log("annotations", "{split}"),
     benchmark:
         P.benchmark("annotations", "{split}")
     shell:
-        "python -m avqa annotations --json {input.json:q} --split {wildcards.split} --release {params.release} "
-        "--out {output:q} {params.drop} > {log:q} 2>&1"
+        "python -m avqa annotations --json {input.json:q} --split {wildcards.split} --spec {params.spec:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule words:

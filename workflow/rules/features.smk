@@ -1,4 +1,4 @@
-# Sharded feature extraction: decode at 1 fps / 16 kHz, frozen CLIP-RN50 maps and VGGish per shard, question text.
+# Sharded feature extraction: each registered encoder (avqa/features/layout.py) per shard, question text features.
 
 
 # Feature jobs go before any training job: on 2 cores a waiting 2-thread extraction otherwise leaves a core idle
@@ -38,9 +38,9 @@ rule extract:
         store=directory(P.features()),
         failures=P.shard_failures(),
     wildcard_constraints:
-        encoder="clip_rn50|resnet18|vggish",
+        encoder=W.encoder_pattern(),  # the registered encoders writing one store
     params:
-        args=lambda wc: W.extract_args(config, wc.encoder),
+        spec=lambda wc: W.extract_spec(config, wc.encoder).to_json(),
     priority: FEATURE_PRIORITY
     threads: 2
     resources:
@@ -50,8 +50,8 @@ rule extract:
     benchmark:
         P.benchmark("extract", "{encoder}", "{shard}")
     shell:
-        "python -m avqa extract --encoder {wildcards.encoder} --shards {input.shards:q} --shard {wildcards.shard} "
-        "--out {output.store:q} --failures {output.failures:q} {params.args} --threads {threads} > {log:q} 2>&1"
+        "python -m avqa extract --spec {params.spec:q} --shards {input.shards:q} --shard {wildcards.shard} "
+        "--out {output.store:q} --failures {output.failures:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule extract_vit:
@@ -65,7 +65,7 @@ rule extract_vit:
         tokens=directory(P.features(encoder="clip_vit_tokens")),
         failures=P.shard_failures(encoder="clip_vit"),
     params:
-        args=W.extract_args(config, "clip_vit"),
+        spec=W.extract_spec(config, "clip_vit").to_json(),
     priority: FEATURE_PRIORITY
     threads: 2
     resources:
@@ -75,8 +75,8 @@ rule extract_vit:
     benchmark:
         P.benchmark("extract", "clip_vit", "{shard}")
     shell:
-        "python -m avqa extract --encoder clip_vit --shards {input.shards:q} --shard {wildcards.shard} "
-        "--out {output.store:q} --tokens-out {output.tokens:q} --failures {output.failures:q} {params.args} "
+        "python -m avqa extract --spec {params.spec:q} --shards {input.shards:q} --shard {wildcards.shard} "
+        "--out {output.store:q} --tokens-out {output.tokens:q} --failures {output.failures:q} "
         "--threads {threads} > {log:q} 2>&1"
 
 
@@ -110,7 +110,7 @@ rule questions:
     output:
         directory(P.questions()),
     params:
-        args=W.questions_args(config),
+        spec=W.questions_spec(config).to_json(),
     priority: FEATURE_PRIORITY
     threads: 2
     resources:
@@ -120,7 +120,8 @@ rule questions:
     benchmark:
         P.benchmark("questions")
     shell:
-        "python -m avqa questions --annotations {input.annotations:q} --out {output:q} {params.args} > {log:q} 2>&1"
+        "python -m avqa questions --annotations {input.annotations:q} --spec {params.spec:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule questions_vit:
@@ -130,7 +131,7 @@ rule questions_vit:
     output:
         directory(P.questions_vit()),
     params:
-        args=W.questions_vit_args(config),
+        spec=W.questions_vit_spec(config).to_json(),
     priority: FEATURE_PRIORITY
     threads: 2
     resources:
@@ -140,7 +141,7 @@ rule questions_vit:
     benchmark:
         P.benchmark("questions_vit")
     shell:
-        "python -m avqa questions-vit --annotations {input.annotations:q} --out {output:q} {params.args} "
+        "python -m avqa questions-vit --annotations {input.annotations:q} --spec {params.spec:q} --out {output:q} "
         "> {log:q} 2>&1"
 
 

@@ -23,15 +23,13 @@ rule pool:
     output:
         directory(P.pooled()),
     params:
-        T=lambda wc: W.pooled_T(config, wc.method),
-        pooling=lambda wc: W.parse_pooled_key(wc.method)[0],
-        visual=lambda wc: W.parse_pooled_key(wc.method)[1],
+        spec=lambda wc: W.pool_spec(config, wc.method).to_json(),
         tokens=lambda wc, input: f"--tokens {' '.join(map(shlex.quote, input.tokens))}" if input.tokens else "",
     log:
         P.log("pool", "{method}", "{split}"),
     benchmark:
         P.benchmark("pool", "{method}", "{split}")
     shell:
-        "python -m avqa pool --visual-encoder {params.visual} --visual {input.visual:q} {params.tokens} "
-        "--vggish {input.vggish:q} --annotations {input.annotations:q} --split {wildcards.split} --T {params.T} "
-        "--method {params.pooling} --out {output:q} > {log:q} 2>&1"
+        "python -m avqa pool --visual {input.visual:q} {params.tokens} --vggish {input.vggish:q} "
+        "--annotations {input.annotations:q} --split {wildcards.split} --spec {params.spec:q} --out {output:q} "
+        "> {log:q} 2>&1"

@@ -20,19 +20,20 @@ rule plot_table:
 
 rule plot_curves:
     input:
-        logs=lambda wc: [f"{run}/train_log.csv" for run in W.table_runs(config, wc.table)],
-        metrics=lambda wc: [f"{run}/metrics.json" for run in W.table_runs(config, wc.table)],
+        logs=lambda wc: W.table_run_files(config, wc.table, "train_log.csv"),
+        metrics=lambda wc: W.table_run_files(config, wc.table, "metrics.json"),
+        configs=lambda wc: W.table_run_files(config, wc.table, "run_config.json"),   # the rows' labels
     output:
         report(P.plot(kind="curves"), caption="../report/curves.rst", category="Figures",
                subcategory="Training curves"),
     params:
-        args=lambda wc: W.curves_args(config, wc.table),
+        spec=lambda wc: W.curves_spec(config, wc.table).to_json(),
     log:
         P.log("plots", "{table}_curves"),
     benchmark:
         P.benchmark("plots", "{table}_curves")
     shell:
-        "python -m avqa plot-curves {params.args} --out {output:q} > {log:q} 2>&1"
+        "python -m avqa plot-curves --table {wildcards.table} --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_attention:
@@ -46,11 +47,11 @@ rule plot_attention:
     params:
         run=lambda wc: W.run_dir(config, wc.variant, wc.seed),
         videos_dir=W.videos_dir(config),
-        questions=config.get("attention_questions", 3),
+        spec=W.attention_spec(config).to_json(),
     log:
         P.log("plots", "attention", "{variant}_seed{seed}"),
     benchmark:
         P.benchmark("plots", "attention", "{variant}_seed{seed}")
     shell:
         "python -m avqa plot-attention --run {params.run:q} --videos-dir {params.videos_dir:q} "
-        "--questions {params.questions} --out {output:q} > {log:q} 2>&1"
+        "--spec {params.spec:q} --out {output:q} > {log:q} 2>&1"

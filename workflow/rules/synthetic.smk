@@ -1,22 +1,21 @@
 # Generated inputs: the synthetic MUSIC-AVQA-format dataset (dataset: synthetic): mp4 videos, the three annotation
 # JSONs, scenes; and stand-in clips for every annotated video id (music_avqa.standins: the scale check).
-SYN_DIR = W.synthetic_dir(config)
-
-
 rule synthesize:
     output:
-        videos=directory(f"{SYN_DIR}/videos"),
-        annotations=expand(f"{SYN_DIR}/avqa-{{split}}.json", split=W.SPLITS),
-        scenes=f"{SYN_DIR}/scenes.json",
+        videos=directory(P.synthetic_videos()),
+        annotations=expand(P.synthetic_annotations(), split=W.SPLITS),
+        scenes=P.synthetic_scenes(),
     params:
-        args=W.synthesize_args(config),
+        out_dir=P.synthetic(),
+        spec=W.synthesize_spec(config).to_json(),
     threads: 2
     log:
         P.log("synthesize"),
     benchmark:
         P.benchmark("synthesize")
     shell:
-        "python -m avqa synthesize {params.args} --workers {threads} > {log:q} 2>&1"
+        "python -m avqa synthesize --out-dir {params.out_dir:q} --spec {params.spec:q} --workers {threads} "
+        "> {log:q} 2>&1"
 
 
 rule standins:
@@ -26,10 +25,10 @@ rule standins:
     output:
         directory(P.standins()),
     params:
-        args=W.standins_args(config) if W.standins(config) else "",
+        spec=lambda wc: W.standins_spec(config).to_json(),
     log:
         P.log("standins"),
     benchmark:
         P.benchmark("standins")
     shell:
-        "python -m avqa standins --annotations {input:q} --out {output:q} {params.args} > {log:q} 2>&1"
+        "python -m avqa standins --annotations {input:q} --out {output:q} --spec {params.spec:q} > {log:q} 2>&1"

@@ -3,17 +3,18 @@
 
 rule table:
     input:
-        # metrics.json (the cells) and predictions.csv (the statistics' per-question source of truth)
-        lambda wc: [f"{run}/{name}" for run in W.table_runs(config, wc.table) for name in ("metrics.json", "predictions.csv")],
+        # metrics.json (the cells, the model's cost), predictions.csv (the statistics' per-question source of
+        # truth), run_config.json (variant, label, encoder block, provenance)
+        lambda wc: W.table_run_files(config, wc.table, "metrics.json", "predictions.csv", "run_config.json"),
     output:
         csv=report(P.table(), caption="../report/table.rst", category="Tables", subcategory="{table}"),
         md=P.table(suffix="md"),
         stats=P.table_stats(),
     params:
-        args=lambda wc: W.table_args(config, wc.table),
+        spec=lambda wc: W.table_spec(config, wc.table).to_json(),
     log:
         P.log("tables", "{table}"),
     benchmark:
         P.benchmark("tables", "{table}")
     shell:
-        "python -m avqa table --table {wildcards.table} {params.args} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m avqa table --table {wildcards.table} --spec {params.spec:q} --out {output.csv:q} > {log:q} 2>&1"

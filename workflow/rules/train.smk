@@ -15,6 +15,7 @@ rule train:
         predictions=P.run_file("predictions.csv"),
         train_log=P.run_file("train_log.csv"),
         model=P.run_file("model_best.pt"),
+        run_config=P.run_file("run_config.json"),
     params:
         # The whole run spec as JSON: changing any hyperparameter of a variant retrains just that variant.
         spec=lambda wc: json.dumps(W.run_config(config, wc.variant, int(wc.seed)), sort_keys=True),
@@ -39,8 +40,9 @@ rule pretrain:
         questions=P.questions(),
         extra=lambda wc: list(W.extra_inputs(config, config["variants"][wc.variant]["model"]).values()),
     output:
-        model=P.run_file("pretrain/model_best.pt"),
-        metrics=P.run_file("pretrain/metrics.json"),
+        model=P.pretrain_file("model_best.pt"),
+        metrics=P.pretrain_file("metrics.json"),
+        run_config=P.pretrain_file("run_config.json"),
     params:
         spec=lambda wc: json.dumps(W.pretrain_config(config, wc.variant, int(wc.seed)), sort_keys=True),
         out=lambda wc: W.pretrain_dir(config, wc.variant, wc.seed),

@@ -11,6 +11,9 @@ import argparse
 import json
 import logging
 
+from avqa.specs import SpecError, add_spec_arguments, spec_from_args
+from avqa.specs.data import SynthesizeSpec
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,26 +24,37 @@ def _positive(text: str) -> int:
     return value
 
 
+def check_spec(spec: SynthesizeSpec) -> None:
+    """What the renderer needs beyond the spec's types (the schema says the same for a config)."""
+    counts = {"videos." + split: n for split, n in vars(spec.videos).items()}
+    counts.update(questions_per_video=spec.questions_per_video, video_fps=spec.video_fps)
+    small = {name: n for name, n in counts.items() if n < 1}
+    if small:
+        raise SpecError(f"synthesize spec: {small} must be >= 1")
+    if spec.seconds < 2:
+        raise SpecError(f"synthesize spec: seconds must be >= 2, got {spec.seconds}")
+    if min(spec.width, spec.height) < 32:
+        raise SpecError(f"synthesize spec: width/height must be >= 32, got {spec.width}x{spec.height}")
+    if spec.width % 2 or spec.height % 2:
+        raise SpecError(f"synthesize spec: H.264 (yuv420p) needs an even width/height, got {spec.width}x{spec.height}")
+
+
 def _cli(args: argparse.Namespace) -> None:
     from avqa.data.synthetic.catalog import instrument_names
     from avqa.data.synthetic.generate import Plan, generate
     from avqa.data.synthetic.render import RenderSettings
+    from avqa.workflow import synthesize_spec
 
-    if args.seconds < 2:
-        raise SystemExit(f"synthesize: --seconds must be >= 2, got {args.seconds}")
-    if min(args.width, args.height) < 32:
-        raise SystemExit(f"synthesize: --width/--height must be >= 32, got {args.width}x{args.height}")
-    if args.width % 2 or args.height % 2:
-        raise SystemExit(f"synthesize: H.264 (yuv420p) needs even --width/--height, got {args.width}x{args.height}")
+    spec = spec_from_args(args, SynthesizeSpec, synthesize_spec)
+    check_spec(spec)
     try:
-        instruments = instrument_names(args.instruments)
+        instruments = instrument_names(spec.instruments)
     except ValueError as err:
-        raise SystemExit(f"synthesize: {err}") from err
-    plan = Plan(videos={"train": args.videos_train, "val": args.videos_val, "test": args.videos_test},
-                seconds=args.seconds, questions_per_video=args.questions_per_video, instruments=instruments,
-                seed=args.seed)
-    settings = RenderSettings(width=args.width, height=args.height, video_fps=args.video_fps,
-                              audio_rate=args.audio_rate)
+        raise SpecError(f"synthesize spec: {err}") from None
+    plan = Plan(videos=dict(vars(spec.videos)), seconds=spec.seconds, questions_per_video=spec.questions_per_video,
+                instruments=instruments, seed=spec.seed)
+    settings = RenderSettings(width=spec.width, height=spec.height, video_fps=spec.video_fps,
+                              audio_rate=spec.audio_rate)
     summary = generate(args.out_dir, plan, settings, workers=args.workers)
     print(json.dumps(summary, indent=1))
 
@@ -48,16 +62,7 @@ def _cli(args: argparse.Namespace) -> None:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("synthesize", help="generate the synthetic MUSIC-AVQA-format dataset")
     parser.add_argument("--out-dir", required=True, help="output folder (replaced atomically)")
-    parser.add_argument("--videos-train", type=_positive, default=160)
-    parser.add_argument("--videos-val", type=_positive, default=40)
-    parser.add_argument("--videos-test", type=_positive, default=40)
-    parser.add_argument("--seconds", type=int, default=20, help="clip length (s)")
-    parser.add_argument("--questions-per-video", type=_positive, default=16)
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=240)
-    parser.add_argument("--video-fps", type=_positive, default=10)
-    parser.add_argument("--audio-rate", type=_positive, default=44100)
-    parser.add_argument("--instruments", type=int, default=8, help="number of instrument types (2-22)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=_positive, default=1, help="rendering processes")
+    add_spec_arguments(parser, "the synthetic section")
+    parser.add_argument("--workers", type=_positive, default=1,
+                        help="rendering processes (the rule's threads; the dataset does not depend on it)")
     parser.set_defaults(func=_cli)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from avqa.data.synthetic.scene import (BLOCK_SECONDS, always, duration, instrument_sources, object_at, onset, side_of,
                                   sounding_objects, sounds)
-from avqa.data.vocab import NUMBERS, TEMPLATES
+from avqa.vocab import NUMBERS, TEMPLATES
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth")
 SIDES = ("left", "right")

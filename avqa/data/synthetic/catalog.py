@@ -84,5 +84,5 @@ DEFAULT_N_INSTRUMENTS = 8
 def instrument_names(n: int) -> list[str]:
     """The first n catalogue types (the subset a dataset uses)."""
     if not 2 <= n <= len(CATALOG):
-        raise ValueError(f"--instruments must be between 2 and {len(CATALOG)}, got {n}")
+        raise ValueError(f"instruments must be between 2 and {len(CATALOG)}, got {n}")
     return [inst.name for inst in CATALOG[:n]]

@@ -28,7 +28,7 @@ import numpy as np
 
 from avqa.data.synthetic.answers import ORDINALS, answer
 from avqa.data.synthetic.scene import POSITIONS, instrument_sources
-from avqa.data.vocab import TEMPLATES
+from avqa.vocab import TEMPLATES
 
 TEMPLATE_TYPE: dict[str, tuple[str, str]] = {t: gt for gt, group in TEMPLATES.items() for t in group}
 _PLACEHOLDER = re.compile(r"<[A-Za-z]+>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 
-from avqa.data.vocab import TYPE_KEY
+from avqa.vocab import TYPE_KEY
 
 
 def _key(record: dict) -> tuple[str, str]:

@@ -4,52 +4,39 @@ open_clip's RN50 with QuickGELU, as OpenAI's checkpoint; frames are preprocessed
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 
-from avqa.features.encoders.weights import WeightsUnavailableError, HOW_TO_SUPPLY, download_timeout, existing_file, frozen
+from avqa.features.encoders.base import FrozenEncoder
+from avqa.features.encoders.weights import load_frozen
+from avqa.features.layout import LAYOUT
 from avqa.runtime import autocast
-
-logger = logging.getLogger(__name__)
 
 CLIP_ARCH = "RN50"
 CLIP_IMAGE_SIZE = 224
-DEFAULT_BN3_GAMMA = 0.3
 
 
-def load_clip(weights: str, seed: int, device, bn3_gamma: float = DEFAULT_BN3_GAMMA):
+def load_clip(weights: str, seed: int, device, bn3_gamma: float | None = None):
     """open_clip CLIP-RN50 (QuickGELU text tower, as OpenAI's RN50), frozen, in eval mode, on `device`.
 
-    random: built under torch.manual_seed(seed) (the global RNG is left untouched). open_clip's init zeroes
-    every bottleneck's last BatchNorm gamma (bn3), so each residual branch starts silent; we set those gammas to
-    `bn3_gamma` (config `weights_bn3_gamma`; 0 keeps open_clip's init), which makes the random maps carry a bit
-    more of the picture. pretrained: the 'openai' tag. path: an open_clip state_dict or OpenAI's RN50.pt.
-    QuickGELU is used for all three so a saved random model reloads identically.
+    random: built under torch.manual_seed(seed). open_clip's init zeroes every bottleneck's last BatchNorm gamma
+    (bn3), so each residual branch starts silent; `bn3_gamma` (config `weights_bn3_gamma`; None or 0 keeps
+    open_clip's init; the text tower does not read it) makes the random maps carry a bit more of the picture.
+    pretrained: the 'openai' tag. path: an open_clip state_dict or OpenAI's RN50.pt. QuickGELU is used for all
+    three so a saved random model reloads identically.
     """
     import open_clip
 
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = open_clip.create_model(CLIP_ARCH, pretrained=None, force_quick_gelu=True)
-        _set_bn3_gamma(model.visual, bn3_gamma)
-    elif weights == "pretrained":
-        try:
-            with download_timeout():
-                model = open_clip.create_model(CLIP_ARCH, pretrained="openai", force_quick_gelu=True)
-        except Exception as err:
-            raise WeightsUnavailableError(
-                f"could not load the pretrained CLIP {CLIP_ARCH} weights (open_clip tag 'openai'): {err}\n"
-                + HOW_TO_SUPPLY) from err
-    else:
-        file = existing_file(weights, "CLIP")
-        try:
-            model = open_clip.create_model(CLIP_ARCH, pretrained=str(file), force_quick_gelu=True)
-        except Exception as err:
-            raise ValueError(f"{file}: not a loadable CLIP {CLIP_ARCH} checkpoint: {err}") from err
-    return frozen(model, device)
+    def random():
+        model = open_clip.create_model(CLIP_ARCH, pretrained=None, force_quick_gelu=True)
+        if bn3_gamma is not None:
+            _set_bn3_gamma(model.visual, bn3_gamma)
+        return model
+
+    return load_frozen(
+        weights, seed, device, f"CLIP {CLIP_ARCH}", random=random, source="open_clip tag 'openai'",
+        pretrained=lambda: open_clip.create_model(CLIP_ARCH, pretrained="openai", force_quick_gelu=True),
+        from_file=lambda file: open_clip.create_model(CLIP_ARCH, pretrained=str(file), force_quick_gelu=True))
 
 
 def _set_bn3_gamma(visual: torch.nn.Module, gamma: float) -> None:
@@ -98,3 +85,29 @@ def clip_maps(model, images: torch.Tensor, precision: str = "fp32", channels_las
         out = visual.forward_intermediates(x, indices=1, intermediates_only=True)
     layer4 = out["image_intermediates"][-1]                      # (N, 2048, 7, 7)
     return layer4.permute(0, 2, 3, 1).to("cpu", torch.float16).contiguous()
+
+
+class ClipRN50(FrozenEncoder):
+    """Extraction's CLIP-RN50: the layer4 map of each frame (LAYOUT["clip_rn50"])."""
+
+    @staticmethod
+    def input_size(spec) -> int:
+        return CLIP_IMAGE_SIZE
+
+    @staticmethod
+    def preprocess(spec):
+        return clip_image_transform()
+
+    def load(self, spec, device):
+        return load_clip(spec.weights, spec.weights_seed, device, spec.bn3_gamma)
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return {"clip_rn50": LAYOUT["clip_rn50"].shape}
+
+    @property
+    def provenance(self) -> dict:
+        return {**super().provenance, "bn3_gamma": self.spec.bn3_gamma}
+
+    def forward(self, inputs, precision):
+        return (clip_maps(self.model, inputs, precision, self.spec.channels_last).numpy(),)

@@ -19,12 +19,11 @@ import numpy as np
 import torch
 
 from avqa.features.encoders.tome import apply_tome, merged_forward, tome_schedule, vit_geometry
-from avqa.features.encoders.weights import WeightsUnavailableError, download_timeout, existing_file, frozen
+from avqa.features.encoders.base import FrozenEncoder
+from avqa.features.encoders.weights import load_frozen
 from avqa.runtime import autocast
 
 
-DEFAULT_BACKBONE = "ViT-L-14-336"   # the paper's ViT-L/14@336px
-DEFAULT_N_TOKENS = 14               # TSPM's merged tokens per frame
 BACKBONES = ("ViT-B-32", "ViT-B-16", "ViT-L-14-336")
 HOW_TO_SUPPLY_VIT = (
     "Download the weights elsewhere and point the config at the local file, e.g.\n"
@@ -44,8 +43,7 @@ def _vision_config(backbone: str) -> dict:
     return config
 
 
-def clip_vit_dims(backbone: str = DEFAULT_BACKBONE, n_tokens: int = DEFAULT_N_TOKENS,
-                  project_tokens: bool = False) -> dict:
+def clip_vit_dims(backbone: str, n_tokens: int, project_tokens: bool = False) -> dict:
     """The feature sizes of a backbone, from its config (no model built): embedding D, token shape
     (n_tokens, D_tok), text token width, image size, patches, depth and the ToMe schedule."""
     config = _vision_config(backbone)
@@ -58,7 +56,7 @@ def clip_vit_dims(backbone: str = DEFAULT_BACKBONE, n_tokens: int = DEFAULT_N_TO
             "n_patches": side * side, "depth": vision["layers"], "schedule": schedule}
 
 
-def load_clip_vit(weights: str, seed: int, device, backbone: str = DEFAULT_BACKBONE):
+def load_clip_vit(weights: str, seed: int, device, backbone: str):
     """open_clip CLIP ViT `backbone` (QuickGELU, as OpenAI's), frozen, in eval mode, on `device`, its visual
     blocks patched for ToMe (merging only inside tome.token_merging; the plain forward is open_clip's).
 
@@ -69,29 +67,18 @@ def load_clip_vit(weights: str, seed: int, device, backbone: str = DEFAULT_BACKB
     import open_clip
 
     _vision_config(backbone)
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = open_clip.create_model(backbone, pretrained=None, force_quick_gelu=True)
-    elif weights == "pretrained":
-        try:
-            with download_timeout():
-                model = open_clip.create_model(backbone, pretrained="openai", force_quick_gelu=True)
-        except Exception as err:
-            raise WeightsUnavailableError(
-                f"could not load the pretrained CLIP {backbone} weights (open_clip tag 'openai'): {err}\n"
-                + HOW_TO_SUPPLY_VIT) from err
-    else:
-        file = existing_file(weights, f"CLIP {backbone}")
-        try:
-            model = open_clip.create_model(backbone, pretrained=str(file), force_quick_gelu=True)
-        except Exception as err:
-            raise ValueError(f"{file}: not a loadable CLIP {backbone} checkpoint: {err}") from err
+
+    def create(pretrained):
+        return open_clip.create_model(backbone, pretrained=pretrained, force_quick_gelu=True)
+
+    model = load_frozen(weights, seed, device, f"CLIP {backbone}", random=lambda: create(None),
+                        pretrained=lambda: create("openai"), from_file=lambda file: create(str(file)),
+                        source="open_clip tag 'openai'", how_to_supply=HOW_TO_SUPPLY_VIT)
     apply_tome(model.visual)
-    return frozen(model, device)
+    return model
 
 
-def clip_vit_transform(backbone: str = DEFAULT_BACKBONE):
+def clip_vit_transform(backbone: str):
     """CLIP's preprocessing for decoded frames at the backbone's image size S (224 or 336), batched on tensors.
 
     Returns f(frames) with frames uint8 (H, W, 3) or (N, H, W, 3) (numpy or torch) -> float32 (3, S, S) or
@@ -115,8 +102,8 @@ def clip_vit_transform(backbone: str = DEFAULT_BACKBONE):
     return transform
 
 
-def clip_vit_frames(model, images: torch.Tensor, precision: str = "fp32", n_tokens: int = DEFAULT_N_TOKENS,
-                    exact_embedding: bool = True, project_tokens: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def clip_vit_frames(model, images: torch.Tensor, precision: str, n_tokens: int, exact_embedding: bool,
+                    project_tokens: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """images (N, 3, S, S) -> (frame embeddings (N, D) float16, merged patch tokens (N, n_tokens, D_tok)
     float16), on the CPU. precision: fp32 | bf16 | fp16 autocast (fp16 on cuda only).
 
@@ -140,7 +127,7 @@ def clip_vit_frames(model, images: torch.Tensor, precision: str = "fp32", n_toke
     return embedding.to("cpu", torch.float16), tokens.to("cpu", torch.float16).contiguous()
 
 
-def clip_vit_tokenizer(backbone: str = DEFAULT_BACKBONE):
+def clip_vit_tokenizer(backbone: str):
     import open_clip
 
     _vision_config(backbone)
@@ -170,3 +157,38 @@ def clip_vit_text(model, tokenizer, texts: list[str], batch: int = 256, precisio
     tokens = torch.cat(tokens)
     tokens[~token_mask] = 0  # padding carries nothing; models read token_mask
     return {"sentence": torch.cat(sentences).numpy(), "tokens": tokens.numpy(), "token_mask": token_mask.numpy()}
+
+
+class ClipViT(FrozenEncoder):
+    """Extraction's CLIP ViT (features.clip_vit): per frame its embedding (store clip_vit) and its ToMe-merged
+    patch tokens (store clip_vit_tokens), from one forward."""
+
+    @staticmethod
+    def input_size(spec) -> int:
+        return clip_vit_dims(spec.clip_vit.backbone, spec.clip_vit.n_tokens)["image_size"]
+
+    @staticmethod
+    def preprocess(spec):
+        return clip_vit_transform(spec.clip_vit.backbone)
+
+    def load(self, spec, device):
+        return load_clip_vit(spec.weights, spec.weights_seed, device, spec.clip_vit.backbone)
+
+    @property
+    def dims(self) -> dict:
+        return clip_vit_dims(self.spec.clip_vit.backbone, self.spec.clip_vit.n_tokens)
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return {"clip_vit": self.dims["embedding"], "clip_vit_tokens": self.dims["tokens"]}
+
+    @property
+    def provenance(self) -> dict:
+        vit = self.spec.clip_vit
+        return {**super().provenance, "backbone": vit.backbone, "n_tokens": vit.n_tokens,
+                "tome_schedule": list(self.dims["schedule"]), "exact_embedding": vit.exact_embedding}
+
+    def forward(self, inputs, precision):
+        vit = self.spec.clip_vit
+        embedding, tokens = clip_vit_frames(self.model, inputs, precision, vit.n_tokens, vit.exact_embedding)
+        return embedding.numpy(), tokens.numpy()

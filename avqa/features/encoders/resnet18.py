@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from avqa.features.encoders.weights import HOW_TO_SUPPLY, WeightsUnavailableError, download_timeout, existing_file, frozen
+from avqa.features.encoders.base import FrozenEncoder
+from avqa.features.encoders.weights import HOW_TO_SUPPLY, load_frozen
+from avqa.features.layout import LAYOUT
 from avqa.runtime import autocast
 
 IMAGE_SIZE = 224
@@ -28,32 +30,19 @@ HOW_TO_SUPPLY_RESNET = HOW_TO_SUPPLY.replace(
 def load_resnet18(weights: str, seed: int, device) -> torch.nn.Module:
     """torchvision's ResNet-18, frozen, in eval mode, on `device`.
 
-    random: torchvision's initialisation under torch.manual_seed(seed) (the global RNG is left untouched);
-    pretrained: ImageNet weights through torchvision's own loader (ResNet18_Weights.IMAGENET1K_V1);
-    path: a state_dict of that architecture.
+    random: torchvision's initialisation under torch.manual_seed(seed); pretrained: ImageNet weights through
+    torchvision's own loader (ResNet18_Weights.IMAGENET1K_V1); path: a state_dict of that architecture.
     """
     from torchvision.models import ResNet18_Weights, resnet18
 
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = resnet18(weights=None)
-    elif weights == "pretrained":
-        try:
-            with download_timeout():
-                model = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)
-        except Exception as err:
-            raise WeightsUnavailableError(
-                f"could not load the pretrained ResNet-18 weights (torchvision IMAGENET1K_V1): {err}\n"
-                + HOW_TO_SUPPLY_RESNET) from err
-    else:
-        file = existing_file(weights, "ResNet-18")
+    def from_file(file):
         model = resnet18(weights=None)
-        try:
-            model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-        except Exception as err:
-            raise ValueError(f"{file}: not a loadable ResNet-18 state_dict: {err}") from err
-    return frozen(model, device)
+        model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+        return model
+
+    return load_frozen(weights, seed, device, "ResNet-18", random=lambda: resnet18(weights=None),
+                       pretrained=lambda: resnet18(weights=ResNet18_Weights.IMAGENET1K_V1),
+                       from_file=from_file, source="torchvision IMAGENET1K_V1", how_to_supply=HOW_TO_SUPPLY_RESNET)
 
 
 def resnet18_transform():
@@ -85,3 +74,25 @@ def resnet18_maps(model, images: torch.Tensor, precision: str = "fp32", channels
         x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
         x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
     return x.permute(0, 2, 3, 1).to("cpu", torch.float16).contiguous()
+
+
+class ResNet18(FrozenEncoder):
+    """Extraction's ResNet-18: the layer4 map of each frame (LAYOUT["resnet18"])."""
+
+    @staticmethod
+    def input_size(spec) -> int:
+        return IMAGE_SIZE
+
+    @staticmethod
+    def preprocess(spec):
+        return resnet18_transform()
+
+    def load(self, spec, device):
+        return load_resnet18(spec.weights, spec.weights_seed, device)
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return {"resnet18": LAYOUT["resnet18"].shape}
+
+    def forward(self, inputs, precision):
+        return (resnet18_maps(self.model, inputs, precision, self.spec.channels_last).numpy(),)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avqa.features.encoders.weights import WeightsUnavailableError, HOW_TO_SUPPLY, download_timeout, existing_file, frozen
+from avqa.features.encoders.base import FrozenEncoder
+from avqa.features.encoders.weights import load_frozen
+from avqa.features.layout import LAYOUT, SAMPLE_RATE
 from avqa.runtime import autocast
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000          # VGGish's input rate
 
 
 def load_vggish(weights: str, seed: int, device) -> torch.nn.Module:
@@ -28,21 +28,9 @@ def load_vggish(weights: str, seed: int, device) -> torch.nn.Module:
     """
     from torchvggish import torchvggish as tv
 
-    if weights == "random":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = tv.VGG(tv.make_layers(), postprocess=False)
-    elif weights == "pretrained":
-        try:
-            with download_timeout():
-                model = tv.vggish(postprocess=True)
-        except Exception as err:
-            raise WeightsUnavailableError(
-                f"could not load the pretrained VGGish weights ({tv.VGGISH_WEIGHTS}): {err}\n" + HOW_TO_SUPPLY
-            ) from err
-    else:
-        model = _vggish_from_file(existing_file(weights, "VGGish"))
-    model = frozen(model, device)
+    model = load_frozen(weights, seed, device, "VGGish", random=lambda: tv.VGG(tv.make_layers(), postprocess=False),
+                        pretrained=lambda: tv.vggish(postprocess=True), from_file=_vggish_from_file,
+                        source=tv.VGGISH_WEIGHTS)
     if model.postprocess:  # the PCA tensors are plain attributes, not buffers: move them by hand
         model.pproc._pca_matrix = model.pproc._pca_matrix.to(device)
         model.pproc._pca_means = model.pproc._pca_means.to(device)
@@ -52,16 +40,13 @@ def load_vggish(weights: str, seed: int, device) -> torch.nn.Module:
 def _vggish_from_file(file: Path) -> torch.nn.Module:
     from torchvggish import torchvggish as tv
 
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-        pca = {k: state.pop(k) for k in ("pca_eigen_vectors", "pca_means") if k in state}
-        pca_file = file.with_name(Path(tv.PCA_PARAMS).name)
-        if not pca and pca_file.is_file():
-            pca = torch.load(pca_file, map_location="cpu", weights_only=False)  # numpy arrays inside
-        model = tv.VGG(tv.make_layers(), postprocess=False)
-        model.load_state_dict(state)
-    except Exception as err:
-        raise ValueError(f"{file}: not a loadable VGGish state_dict: {err}") from err
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    pca = {k: state.pop(k) for k in ("pca_eigen_vectors", "pca_means") if k in state}
+    pca_file = file.with_name(Path(tv.PCA_PARAMS).name)
+    if not pca and pca_file.is_file():
+        pca = torch.load(pca_file, map_location="cpu", weights_only=False)  # numpy arrays inside
+    model = tv.VGG(tv.make_layers(), postprocess=False)
+    model.load_state_dict(state)
     if pca:
         # Postprocessor() would download the PCA file; build it around the local parameters instead.
         model.pproc = tv.Postprocessor.__new__(tv.Postprocessor)
@@ -134,3 +119,22 @@ def vggish_emb(model, examples: np.ndarray | torch.Tensor, precision: str = "fp3
         if model.postprocess:
             emb = model.pproc.postprocess(emb)
     return emb.reshape(len(x), -1).float().cpu().numpy()
+
+
+class VGGish(FrozenEncoder):
+    """Extraction's VGGish: one embedding per second of audio (LAYOUT["vggish"]), from that second's log-mel
+    example."""
+
+    @staticmethod
+    def preprocess(spec):
+        return vggish_examples
+
+    def load(self, spec, device):
+        return load_vggish(spec.weights, spec.weights_seed, device)
+
+    @property
+    def outputs(self) -> dict[str, tuple[int, ...]]:
+        return {"vggish": LAYOUT["vggish"].shape}
+
+    def forward(self, inputs, precision):
+        return (vggish_emb(self.model, inputs, precision),)

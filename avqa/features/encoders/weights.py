@@ -3,13 +3,13 @@
 - "pretrained": the public weights through the libraries' own loaders (open_clip 'openai', torchvggish);
 - a path: a local checkpoint file (the way to use pretrained weights on a machine without internet).
 A failed download raises WeightsUnavailableError saying how to supply a local file; there is no silent fallback.
+`load_frozen` is that policy, once: each encoder module gives it three ways to build its network.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,20 +29,6 @@ class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were requested but could not be obtained (e.g. no internet)."""
 
 
-def resolve_weights(weights, encoder: str) -> str:
-    """The weights source of one encoder ('clip' | 'vggish'): 'random', 'pretrained' or a checkpoint path.
-
-    `weights` is the config value: one string for both encoders, or a mapping {clip: ..., vggish: ...}.
-    """
-    if isinstance(weights, Mapping):
-        if encoder not in weights:
-            raise ValueError(f"weights mapping {dict(weights)} has no entry for encoder {encoder!r}")
-        weights = weights[encoder]
-    if not isinstance(weights, (str, os.PathLike)) or not str(weights):
-        raise ValueError(f"weights for {encoder!r} must be 'random', 'pretrained' or a file path, got {weights!r}")
-    return str(weights)
-
-
 @contextlib.contextmanager
 def download_timeout(seconds: float = DOWNLOAD_TIMEOUT_S):
     """Bound every socket operation (urllib has no timeout of its own) while a loader downloads."""
@@ -60,6 +46,35 @@ def existing_file(path: str, encoder: str) -> Path:
         raise FileNotFoundError(
             f"{encoder} weights file {path!r} does not exist (weights must be 'random', 'pretrained' or a path)")
     return file
+
+
+def load_frozen(weights: str, seed: int, device, name: str, *, random: Callable[[], torch.nn.Module],
+                pretrained: Callable[[], torch.nn.Module], from_file: Callable[[Path], torch.nn.Module],
+                source: str, how_to_supply: str = HOW_TO_SUPPLY) -> torch.nn.Module:
+    """The network `name` from `weights`, frozen (eval mode, no gradients) on `device`.
+
+    random: `random()` under torch.manual_seed(seed), the global RNG left untouched; pretrained: `pretrained()`
+    with a download timeout (`source` names where the weights come from in the error); a path: `from_file(path)`
+    on an existing file. A failure names the encoder and the file, or says how to supply the weights.
+    """
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = random()
+    elif weights == "pretrained":
+        try:
+            with download_timeout():
+                model = pretrained()
+        except Exception as err:
+            raise WeightsUnavailableError(
+                f"could not load the pretrained {name} weights ({source}): {err}\n" + how_to_supply) from err
+    else:
+        file = existing_file(weights, name)
+        try:
+            model = from_file(file)
+        except Exception as err:
+            raise ValueError(f"{file}: not a loadable {name} checkpoint: {err}") from err
+    return frozen(model, device)
 
 
 def frozen(model: torch.nn.Module, device) -> torch.nn.Module:

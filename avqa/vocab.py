@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-_ANS = json.loads(resources.files("avqa.data").joinpath("answer2idx.json").read_text())["ans2ix"]
+_ANS = json.loads(resources.files("avqa").joinpath("answer2idx.json").read_text())["ans2ix"]
 ANSWERS: tuple[str, ...] = tuple(sorted(_ANS, key=_ANS.get))
 ANSWER_TO_IDX: dict[str, int] = {a: i for i, a in enumerate(ANSWERS)}
 N_ANSWERS = len(ANSWERS)  # 42

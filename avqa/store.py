@@ -1,4 +1,4 @@
-"""Zarr store helpers shared by the stages: a fresh group, a finished group, string arrays (video ids).
+"""Zarr store helpers every floor uses: a fresh group, a finished group, string arrays (video ids).
 
 Stores are written inside avqa.atomic.atomic_path, so a store without its zarr.json is never finished.
 """

@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avqa.features.store import open_read, read_strings
-from avqa.data.vocab import N_ANSWERS, TYPE_KEY
+from avqa.store import open_read, read_strings
+from avqa.vocab import N_ANSWERS, TYPE_KEY
 
 logger = logging.getLogger(__name__)
 
