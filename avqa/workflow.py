@@ -74,6 +74,10 @@ def check_config(config: dict) -> None:
     if baseline_model(config) and baseline_model(config) not in config["variants"]:
         raise ConfigError(f"config: baseline_model {baseline_model(config)!r} is not a variant; "
                           f"known: {sorted(config['variants'])}")
+    decode = config["features"].get("decode") or {}
+    if decode.get("backend") == "torchcodec" and (decode.get("to_input_size") or decode.get("skip_frames")):
+        raise ConfigError("config: features.decode.backend torchcodec decodes every frame at full size; "
+                          "to_input_size and skip_frames need backend: decord")
     check_inits(config)
     for table in config["tables"]:
         check_comparisons(config, table)

@@ -15,5 +15,10 @@ if [ ! -f "$CONSTRAINTS" ]; then
   echo "setup.sh: no $CONSTRAINTS for $(python -V); the exact sets are $(echo constraints/py3*.txt) (docs/install.md)" >&2
   exit 1
 fi
-python -m pip install -q -c "$CONSTRAINTS" -e ".[test]"
-python -c "import avqa, torch, open_clip, torchvggish, decord, zarr, snakemake, pydantic; print('avqa set-up ok: torch', torch.__version__, 'with $CONSTRAINTS')"
+# torchcodec (the default frame decoder) is pinned where its build matches the constrained torch: 3.11 (torch 2.14.1,
+# torchcodec 0.17.0). On 3.12 (torch 2.11) install the torchcodec built for your torch, or set
+# features.decode.backend: decord (docs/install.md).
+EXTRAS="test"
+if grep -q "^torchcodec==" "$CONSTRAINTS"; then EXTRAS="test,torchcodec"; fi
+python -m pip install -q -c "$CONSTRAINTS" -e ".[$EXTRAS]"
+python -c "import avqa, torch, open_clip, torchvggish, decord, zarr, snakemake, pydantic; print('avqa set-up ok: torch', torch.__version__, 'with $CONSTRAINTS, extras $EXTRAS')"

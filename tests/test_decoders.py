@@ -253,3 +253,41 @@ def test_decoder_benchmark_runs_small(torchcodec, tmp_path, capsys):
     assert list((tmp_path / "clips").glob("*.mp4")) and bench.main(
         ["--sizes", "160x120", "--fps", "30000/1001", "--seconds", "3", "--cache", str(tmp_path / "clips"),
          "--backends", "torchcodec_exact", "--no-cosine"])["clips"][0]["backends"].keys() == {"torchcodec_exact"}
+
+
+# --- the backend setting, from config to the store ---------------------------------------------------------------
+def test_extraction_with_torchcodec_stores_what_decord_stores(torchcodec, encodes, extract_spec, tmp_path):
+    """features.decode.backend: torchcodec -> the extract spec -> DecodeDataset: the CLIP-RN50 store holds the
+    same maps as with decord (the same frames bit for bit), and records the backend it decoded with."""
+    import dataclasses
+
+    from avqa import store
+    from avqa.features.extract import extract_shard, load_encoder, start_decoding
+
+    ids = sorted(encodes)[:2]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for vid in ids:
+        (videos / f"{vid}.mp4").symlink_to(encodes[vid])
+    maps = {}
+    for backend in ("decord", "torchcodec"):
+        spec = extract_spec("clip_rn50", T1=4, workers=0)
+        spec = dataclasses.replace(spec, decode=dataclasses.replace(spec.decode, backend=backend))
+        out = tmp_path / f"{backend}.zarr"
+        extract_shard(load_encoder(spec), start_decoding(spec, ids, videos), out, tmp_path / f"{backend}.tsv")
+        group = store.open_read(out)
+        maps[backend] = np.asarray(group["maps"][:])
+        assert group.attrs["frame_decoding"]["backend"] == backend
+        assert set(group.attrs["decode_path"].values()) == {media.FULL}
+    assert np.array_equal(maps["decord"], maps["torchcodec"])
+
+
+def test_torchcodec_with_decord_only_options_is_a_config_error():
+    from pathlib import Path
+
+    from avqa import workflow as W
+
+    config = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    config["features"]["decode"].update(backend="torchcodec", skip_frames=True)
+    with pytest.raises(W.ConfigError, match="to_input_size and skip_frames need backend: decord"):
+        W.check_config(config)

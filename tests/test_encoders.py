@@ -164,7 +164,9 @@ def test_the_log_mel_runs_on_one_blas_thread(monkeypatch):
     from threadpoolctl import threadpool_info
     from torchvggish import mel_features
 
-    blas = lambda: [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    def blas():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
     before, inside = blas(), []
     log_mel = mel_features.log_mel_spectrogram
     monkeypatch.setattr(mel_features, "log_mel_spectrogram", lambda *a, **k: inside.extend(blas()) or log_mel(*a, **k))

@@ -195,7 +195,7 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
     attrs = dict(group.attrs)
     assert attrs["frame_decoding"] == {"to_input_size": False, "skip_frames": False, "max_offset_s": 0.25,
-                                       "deblock": True}
+                                       "deblock": True, "backend": "decord", "seek_mode": "exact", "device": "cpu"}
     assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
 

@@ -99,3 +99,45 @@ def test_a_target_after_configfile_is_the_error_this_guards_against(workdir):
     proc = run(workdir, ["--cores", "8", "--configfile", "workflow/configs/music_avqa.yaml", "results/table1.csv",
                          "-n"])
     assert proc.returncode != 0 and "results/table1.csv" in proc.stdout + proc.stderr
+
+
+# --- the map and the paths the pages name ---------------------------------------------------------------------
+# A repository path in prose or code: starts at a top-level folder (or is a top-level file) of this repository.
+TOP = ("avqa", "docs", "workflow", "tests", "benchmarks", "scripts", "constraints", "envs", ".ci")
+PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w./-]*[\w/]|Snakefile|config\.yaml|pyproject\.toml)"
+                  % "|".join(re.escape(t) for t in TOP))
+
+
+def named_paths(text: str) -> set[str]:
+    """Repository paths a page names; patterns ({wildcards}, *) and outputs under results/ are not paths."""
+    found = set()
+    for match in PATH.finditer(text):
+        path = match.group(1).rstrip("./")
+        end = match.end()
+        if end < len(text) and text[end] in "{*<":
+            continue
+        found.add(path)
+    return found
+
+
+@pytest.mark.parametrize("page", [README, *DOCS], ids=lambda p: p.name)
+def test_every_path_a_page_names_exists(page):
+    missing = sorted(p for p in named_paths(page.read_text()) if not (ROOT / p).exists())
+    assert not missing, f"{page.name} names paths that are not in the repository: {missing}"
+
+
+def test_the_path_finder_finds_paths_and_skips_patterns():
+    text = ("see avqa/models/tass.py and `docs/models.md`, results/table1.csv, avqa/features/{encoder}.zarr, "
+            "tests/*.py, config.yaml.")
+    assert named_paths(text) == {"avqa/models/tass.py", "docs/models.md", "config.yaml"}
+
+
+def test_every_module_of_the_package_is_in_the_readmes_map():
+    text = README.read_text()
+    code_map = text[text.index("## The code"):text.index("## Documentation")]
+    words = set(re.findall(r"[\w]+", code_map))
+    modules = sorted(p.relative_to(ROOT / "avqa") for p in (ROOT / "avqa").rglob("*.py"))
+    unnamed = [str(m) for m in modules if m.stem not in words]
+    assert not unnamed, f"modules missing from README.md's map of the code: {unnamed}"
+    folders = sorted({str(m.parent) for m in modules if str(m.parent) != "."})
+    assert all(f.split("/")[-1] in words for f in folders), folders

@@ -53,10 +53,10 @@ def test_table1_columns_rows_and_seed_statistics(runs):
     assert qonly["versus_vs_baseline"] == "reference" and qonly["versus_vs_full"] == ""
     assert tass["versus_vs_full"] == "" and math.isnan(tass["All_diff_vs_full"])   # no other row of its block
     assert tass["All_low"] < 62.5 < tass["All_high"]
-    published = table[table["source"] == PAPER]                    # one run's interval on json_update's counts
+    reported = table[table["source"] == PAPER]                     # one run's interval on json_update's counts
     # every published row its own: TASS-Net's paper heads a ResNet-18 row (73.63) and a CLIP row (74.98)
-    assert len(published) > 10 and published["All_Avg"].nunique() > 5
-    assert ((published["All_low"] < published["All_Avg"]) & (published["All_Avg"] < published["All_high"])).all()
+    assert len(reported) > 10 and reported["All_Avg"].nunique() > 5
+    assert ((reported["All_low"] < reported["All_Avg"]) & (reported["All_Avg"] < reported["All_high"])).all()
 
 
 def test_published_rows_are_marked_and_hold_only_found_cells(runs):
@@ -64,9 +64,9 @@ def test_published_rows_are_marked_and_hold_only_found_cells(runs):
     paper = table[table["source"] == PAPER]
     published_rows = paper_rows("table1")
     assert len(paper) == len(published_rows) >= 20                # both blocks of TASS Table 1, SaSR, TSPM
-    for published, (_, row) in zip(published_rows, paper.iterrows()):
-        assert row["method"] == published["method"] and row["block"] == published["block"]
-        source = published_source(published)
+    for entry, (_, row) in zip(published_rows, paper.iterrows()):
+        assert row["method"] == entry["method"] and row["block"] == entry["block"]
+        source = published_source(entry)
         assert source["file"].startswith("shared/papers/") or source.get("repository") or source.get("url")
         assert row["reference"] == f"{source['file']}, {published['source_table']}"
         for column in TABLE1_COLUMNS:

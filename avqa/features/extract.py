@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from avqa.atomic import atomic_path
+from avqa.features import decoders
 from avqa.features.encoders.base import FrozenEncoder
 from avqa.features.extract_parts import (FAILURE_COLUMNS, Batcher, DecodeDataset, Item, ShardWriter, clean_reason,
                                          decode_loader)
@@ -53,6 +54,8 @@ def check_options(spec: ExtractSpec) -> None:
     if missing or stray:
         raise SpecError(f"extract spec: encoder {spec.encoder}: " + "; ".join(
             [f"{', '.join(missing)} required"] * bool(missing) + [f"{', '.join(stray)} must be null"] * bool(stray)))
+    if spec.decode is not None:  # the decoder can run here, with these settings: else stop before the first video
+        decoders.check_available(spec.decode)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from avqa.features import media
+from avqa.features import decoders, media
 from avqa.features.layout import AUDIO, FPS, FRAMES, SAMPLE_RATE, encoder_class, encoder_record
 from avqa.features.videos import AmbiguousVideoError, find_video
 from avqa.specs.features import ExtractSpec
@@ -76,9 +76,8 @@ class DecodeDataset(torch.utils.data.Dataset):
         if self.kind == FRAMES:
             decode = self.spec.decode
             short_side = self._encoder.input_size(self.spec) if decode.to_input_size else None
-            decoded = media.decode_frames(path, self.spec.T1, FPS, pad=False, threads=self.threads,
-                                          short_side=short_side, skip=decode.skip_frames,
-                                          max_offset_s=decode.max_offset_s, deblock=decode.deblock)
+            decoded = decoders.decode_frames(path, self.spec.T1, decode, FPS, pad=False, threads=self.threads,
+                                             short_side=short_side)
             return self._preprocess(decoded.data), decoded.seconds
         decoded = media.decode_audio(path, SAMPLE_RATE, self.spec.T1, pad=False)
         return torch.from_numpy(self._preprocess(decoded.data, decoded.seconds.n_real)), decoded.seconds

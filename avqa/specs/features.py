@@ -29,6 +29,9 @@ class DecodeSpec(Spec):
     skip_frames: bool        # decode only key / reference frames near each second's centre
     max_offset_s: float      # farthest such a frame may be from its centre, else the video is decoded in full
     deblock: bool            # False: no H.264 loop filter on the skipping path
+    backend: Literal["decord", "torchcodec"]   # the frame decoder (avqa.features.decoders)
+    seek_mode: Literal["exact", "approximate"]  # torchcodec: frame start times from a packet scan, or the header
+    device: Literal["cpu", "cuda"]              # torchcodec: where frames are decoded
 
 
 @spec
