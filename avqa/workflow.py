@@ -364,6 +364,13 @@ def run_config(config: dict, variant: str, seed: int) -> dict[str, Any]:
 
 
 # --- pre-training (AVST's audio-visual grounding before QA) -------------------------------------------------------
+def train_priority(config: dict, variant: str, pretrain: bool = False) -> int:
+    """A training job's scheduling priority: the epochs still ahead of its variant (a pre-training run: its own and
+    its QA run's), so on few cores the longest recipes start first and the last job to finish is a short one."""
+    epochs = run_config(config, variant, 0)["epochs"]
+    return epochs + (pretrain_config(config, variant, 0)["epochs"] if pretrain else 0)
+
+
 def pretrain_dir(config: dict, variant: str, seed: int | str) -> str:
     return Layout.of(config).pretrain(config["experiment"], variant, seed)
 

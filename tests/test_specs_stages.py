@@ -66,7 +66,7 @@ def test_every_stage_spec_builds_from_the_config_and_round_trips_json(overlays):
 def test_the_specs_carry_the_configs_values():
     config = _config()
     syn = W.synthesize_spec(config)
-    assert (syn.videos.train, syn.seconds, syn.instruments) == (160, 20, 8)        # instruments: schema default
+    assert (syn.videos.train, syn.seconds, syn.instruments) == (120, 20, 8)        # instruments: schema default
     assert W.annotations_spec(config) == AnnotationsSpec(release="v1", drop_conflicting_duplicates=False)
     assert W.attention_spec(config) == AttentionSpec(questions=config["attention_questions"])
     assert W.pool_spec(config, "none-clip_vit") == PoolSpec(method="none", visual_encoder="clip_vit",

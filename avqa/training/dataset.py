@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -204,17 +204,10 @@ class AVQADataset:
         all zeros here and gets mean 0, std 0 (Standardize then keeps scale 1).
         """
         stats = {}
+        rows = np.unique(np.linspace(0, len(self.video_ids) - 1, min(len(self.video_ids), max_videos))
+                         .round().astype(np.int64))
         if "visual" in sources:
-            n = len(self.video_ids)
-            rows = np.unique(np.linspace(0, n - 1, min(n, max_videos)).round().astype(np.int64))
-            channels = self._visual_array.shape[-1]
-            total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
-            for start in range(0, len(rows), chunk):
-                x = self.read_visual(rows[start:start + chunk]).reshape(-1, channels).astype(np.float64)
-                total += x.sum(0)
-                total_sq += (x * x).sum(0)
-                count += len(x)
-            stats["visual"] = _mean_std(total, total_sq, count)
+            stats["visual"] = _chunked_stats(self.read_visual, rows, self._visual_array.shape[-1], chunk)
         if "audio" in sources:
             stats["audio"] = _column_stats(self.audio.reshape(-1, self.audio.shape[-1]))
         if "sentence" in sources:
@@ -222,14 +215,7 @@ class AVQADataset:
         if "tokens" in sources:
             stats["tokens"] = _column_stats(self.tokens[self.token_mask])
         if "visual_tokens" in sources and self._tokens_array is not None:
-            n = len(self.video_ids)
-            rows = np.unique(np.linspace(0, n - 1, min(n, max_videos)).round().astype(np.int64))
-            channels = self._tokens_array.shape[-1]
-            total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
-            for start in range(0, len(rows), chunk):
-                x = self.read_tokens(rows[start:start + chunk]).reshape(-1, channels).astype(np.float64)
-                total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
-            stats["visual_tokens"] = _mean_std(total, total_sq, count)
+            stats["visual_tokens"] = _chunked_stats(self.read_tokens, rows, self._tokens_array.shape[-1], chunk)
         for name in ("question_clip", "prompt"):
             if name in sources and name in self.extra_questions:
                 stats[name] = _column_stats(self.extra_questions[name])
@@ -325,6 +311,18 @@ def _mean_std(total: np.ndarray, total_sq: np.ndarray, count: int) -> tuple[np.n
     mean = total / max(count, 1)
     var = np.maximum(total_sq / max(count, 1) - mean * mean, 0.0)
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def _chunked_stats(read: Callable[[np.ndarray], np.ndarray], rows: np.ndarray, channels: int,
+                   chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of a store's videos `rows`, read `chunk` videos at a time (float64 sums)."""
+    total, total_sq, count = np.zeros(channels), np.zeros(channels), 0
+    for start in range(0, len(rows), chunk):
+        x = read(rows[start:start + chunk]).reshape(-1, channels).astype(np.float64)
+        total += x.sum(0)
+        total_sq += (x * x).sum(0)
+        count += len(x)
+    return _mean_std(total, total_sq, count)
 
 
 def _column_stats(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ rule pool:
     params:
         spec=lambda wc: W.pool_spec(config, wc.method).to_json(),
         tokens=lambda wc, input: f"--tokens {' '.join(map(shlex.quote, input.tokens))}" if input.tokens else "",
+    priority: FEATURE_PRIORITY
     log:
         P.log("pool", "{method}", "{split}"),
     benchmark:

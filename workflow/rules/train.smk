@@ -20,6 +20,7 @@ rule train:
         # The whole run spec as JSON: changing any hyperparameter of a variant retrains just that variant.
         spec=lambda wc: json.dumps(W.run_config(config, wc.variant, int(wc.seed)), sort_keys=True),
         out=lambda wc: P.run(wc.experiment, wc.variant, wc.seed),
+    priority: lambda wc: W.train_priority(config, wc.variant)
     threads: config["train"]["threads"]
     resources:
         gpu=W.gpu_jobs(config),
@@ -46,7 +47,7 @@ rule pretrain:
     params:
         spec=lambda wc: json.dumps(W.pretrain_config(config, wc.variant, int(wc.seed)), sort_keys=True),
         out=lambda wc: W.pretrain_dir(config, wc.variant, wc.seed),
-    priority: 1  # the first of a two-run chain (pretrain, then QA): start it before single runs
+    priority: lambda wc: W.train_priority(config, wc.variant, pretrain=True)
     threads: config["train"]["threads"]
     resources:
         gpu=W.gpu_jobs(config),
