@@ -68,9 +68,9 @@ def test_published_rows_are_marked_and_hold_only_found_cells(runs):
         assert row["method"] == entry["method"] and row["block"] == entry["block"]
         source = published_source(entry)
         assert source["file"].startswith("shared/papers/") or source.get("repository") or source.get("url")
-        assert row["reference"] == f"{source['file']}, {published['source_table']}"
+        assert row["reference"] == f"{source['file']}, {entry['source_table']}"
         for column in TABLE1_COLUMNS:
-            expected = published["values"].get(column)
+            expected = entry["values"].get(column)
             assert (math.isnan(row[column]) if expected is None else row[column] == expected), column
     tass_paper = paper[paper["method"].str.startswith("TASS") & (paper["block"] == "clip")].iloc[0]
     assert tass_paper["All_Avg"] == 74.98 and tass_paper["A_Avg"] == 75.92
