@@ -144,3 +144,17 @@ def input_stats(batch: dict, sources) -> dict:
             x = x[batch["question_token_mask"]]
         out[key] = stats(x)
     return out
+
+
+def adam_steps(model, batch: dict, steps: int, lr: float) -> list[dict]:
+    """`steps` Adam steps of the model's own loss on one fixed batch: each step's loss terms (the model keeps the
+    last step's gradients, for tests that look at them)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    for _ in range(steps):
+        total, terms = model.loss(batch, model(batch))
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append(terms)
+    return history

@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avqa.models import build_model, count_trainable, trainable_by_block
 from avqa.models.avst import GROUNDING_BLOCKS, grounding_state, load_grounding
-from model_batches import SMALL as SMALL_MODELS, avst_batch as make_batch, small_model as build_small
+from model_batches import SMALL as SMALL_MODELS, adam_steps, avst_batch as make_batch, small_model as build_small
 
 VOCAB = 92  # the vocabulary of the released val split (tests/test_words.py)
 
@@ -74,18 +74,6 @@ def test_vocab_size_is_required_and_bad_batches_are_named():
 
 
 # --- training -------------------------------------------------------------------------------------------------
-def adam_steps(model, batch, steps: int, lr: float) -> list[dict]:
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    for _ in range(steps):
-        total, terms = model.loss(batch, model(batch))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append(terms)
-    return history
-
-
 def test_adam_steps_lower_the_loss_on_a_fixed_batch():
     history = adam_steps(small_model(), make_batch(), steps=30, lr=3e-3)
     assert set(history[0]) == {"qa", "match", "total"}

@@ -14,7 +14,7 @@ from avqa.models.blocks import ORDERS, AnswerHead, arrange_tokens, split_tokens,
 from avqa.models.tass_blocks import (JTG, TargetWord, TSGPlus, combine_attention, question_query,
                                      word_token_mask)
 from avqa.models.params import parameter_report, parse_options
-from model_batches import SMALL as SMALL_MODELS, small_model as build_small, tass_batch as make_batch
+from model_batches import SMALL as SMALL_MODELS, adam_steps, small_model as build_small, tass_batch as make_batch
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -521,14 +521,7 @@ def test_target_word_choice():
 def test_adam_steps_reduce_loss_on_a_fixed_batch():
     batch = make_batch(seed=1)
     model = small_model(seed=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    history = []
-    for _ in range(30):
-        total, terms = model.loss(batch, model(batch))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append(terms)
+    history = adam_steps(model, batch, steps=30, lr=3e-3)
     assert history[-1]["qa"] < 0.5 * history[0]["qa"]
     assert history[-1]["total"] < history[0]["total"] - 1.5
     assert all(later["total"] < earlier["total"] for earlier, later in zip(history[::5], history[5::5]))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from avqa.vocab import INSTRUMENTS
 from avqa.models import build_model, count_trainable, trainable_by_block
 from avqa.models.sasr import SaSRBlock, self_attention, token_init_std
-from model_batches import SMALL as SMALL_MODELS, sasr_batch as make_batch, small_model as build_small
+from model_batches import SMALL as SMALL_MODELS, adam_steps, sasr_batch as make_batch, small_model as build_small
 
 C = len(INSTRUMENTS)
 SMALL = SMALL_MODELS["sasr"]
@@ -208,12 +208,7 @@ def test_source_tokens_and_features_attend_to_each_other_from_the_start():
     with torch.no_grad():
         former.source_tokens.tokens.normal_(generator=torch.Generator().manual_seed(0))
     before = former.joint_attention_shares(batch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(10):
-        total, _ = model.loss(batch, model(batch))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
+    adam_steps(model, batch, steps=10, lr=1e-3)
     trained = model.joint_attention_shares(batch)
     for name, shares in (("N(0,1) tokens", before), ("init", init), ("after 10 Adam steps", trained)):
         print(f"\n{name}: " + "; ".join(f"{m} " + ", ".join(f"{k} {v:.4f}" for k, v in s.items())
@@ -352,14 +347,7 @@ def test_batch_errors_name_the_problem():
 def test_adam_steps_lower_the_loss_on_a_fixed_batch():
     batch = make_batch(seed=1)
     model = small_model(seed=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    history = []
-    for _ in range(30):
-        total, terms = model.loss(batch, model(batch))
-        optimizer.zero_grad()
-        total.backward()
-        optimizer.step()
-        history.append(terms)
+    history = adam_steps(model, batch, steps=30, lr=3e-3)
     first, last = history[0], history[-1]
     assert last["qa"] < 0.5 * first["qa"]
     assert last["source"] < first["source"] and last["reg"] < first["reg"] and last["match"] < first["match"]
