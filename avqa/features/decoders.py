@@ -206,6 +206,8 @@ def _video_decoder(library, path: Path, stream_index: int, seek_mode: str, devic
     try:
         return library.VideoDecoder(str(path), stream_index=stream_index, dimension_order="NHWC",
                                      seek_mode=seek_mode, device=device, num_ffmpeg_threads=threads)
+    # NotImplementedError is torch's own for an operator without a kernel on that device (a CPU-only build
+    # asked for CUDA); RuntimeError / ValueError are torchcodec's for a stream it cannot open
     except (RuntimeError, ValueError, NotImplementedError) as err:
         if device == "cuda":
             raise DecoderUnavailable(

@@ -8,6 +8,7 @@ per-second shape), `provenance` (store attrs), and `forward(inputs, precision)` 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -16,8 +17,9 @@ import torch
 from avqa.specs.features import ExtractSpec
 
 
-class FrozenEncoder:
-    """A registered encoder, loaded for one extraction (subclasses: one per encoder module)."""
+class FrozenEncoder(ABC):
+    """A registered encoder, loaded for one extraction (subclasses: one per encoder module, each implementing the
+    abstract methods; a class missing one cannot be instantiated)."""
 
     @staticmethod
     def input_size(spec: ExtractSpec) -> int | None:
@@ -25,26 +27,28 @@ class FrozenEncoder:
         return None
 
     @staticmethod
+    @abstractmethod
     def preprocess(spec: ExtractSpec) -> Callable:
         """Frames uint8 (n, H, W, 3) -> inputs (n, ...); audio: (wave, n_seconds) -> inputs (n, ...)."""
-        raise NotImplementedError
 
     def __init__(self, spec: ExtractSpec, device: torch.device):
         self.spec, self.device = spec, device
         self.model = self.load(spec, device)
 
+    @abstractmethod
     def load(self, spec: ExtractSpec, device: torch.device) -> torch.nn.Module:
-        raise NotImplementedError
+        """The frozen model on `device`, its weights as the spec says (weights.load_frozen)."""
 
     @property
+    @abstractmethod
     def outputs(self) -> dict[str, tuple[int, ...]]:
         """Store name -> per-second feature shape, in the order `forward` returns them."""
-        raise NotImplementedError
 
     @property
     def provenance(self) -> dict:
         """What the stores record about the model (their attrs)."""
         return {"weights": self.spec.weights, "weights_seed": self.spec.weights_seed}
 
+    @abstractmethod
     def forward(self, inputs: torch.Tensor, precision: str) -> tuple[np.ndarray, ...]:
-        raise NotImplementedError
+        """Model inputs (n, ...) -> one numpy array (n, *shape) per store of `outputs`, under `precision`."""
