@@ -42,14 +42,37 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 
 
 def load_config(path: str | Path) -> dict:
-    """A config file as the Snakefile sees it: schema-validated (its defaults filled in) and cross-checked."""
+    """A config file as the Snakefile sees it: schema-validated, its defaults filled in as snakemake's `validate`
+    fills them (tests/test_device_benchmark.py compares the two), and cross-checked. Needs no snakemake, so the
+    benchmarks read the config on a machine without it (the GPU box)."""
     import yaml
-    from snakemake.utils import validate
 
     config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(SCHEMA))
+    schema = yaml.safe_load(SCHEMA.read_text())
+    try:
+        _defaults_filling_validator()(schema).validate(config)
+    except Exception as err:  # jsonschema.ValidationError: one line naming the key, as the Snakefile's check does
+        raise ConfigError(f"{path}: {getattr(err, 'message', err)} (at "
+                          f"{'.'.join(map(str, getattr(err, 'absolute_path', []))) or 'the top level'})") from None
     check_config(config)
     return config
+
+
+def _defaults_filling_validator():
+    """jsonschema's Draft 2020-12 validator that also sets each property's `default` where the instance lacks it
+    (jsonschema's FAQ recipe, which snakemake.utils.validate follows)."""
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if isinstance(subschema, dict) and "default" in subschema:
+                    instance.setdefault(name, subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(Draft202012Validator, {"properties": fill_then_check})
 
 
 def check_config(config: dict) -> None:

@@ -547,39 +547,6 @@ def extraction_total(rows: list[dict]) -> tuple[float | None, str]:
     return None, ""
 
 
-def load_config(path: Path) -> dict:
-    """config.yaml as the pipeline reads it (avqa.workflow.load_config). Where snakemake is missing (the GPU box),
-    the same schema validates it with jsonschema, filling the schema's defaults as snakemake's validate does."""
-    from avqa import workflow as W
-
-    try:
-        return W.load_config(path)
-    except ImportError:
-        import yaml
-
-        config = yaml.safe_load(Path(path).read_text())
-        defaults_filling_validator()(yaml.safe_load(Path(W.SCHEMA).read_text())).validate(config)
-        W.check_config(config)
-        return config
-
-
-def defaults_filling_validator():
-    """jsonschema's Draft 2020-12 validator that also sets each property's `default` where the instance lacks it
-    (jsonschema's FAQ recipe, which snakemake.utils.validate follows)."""
-    from jsonschema import Draft202012Validator, validators
-
-    check_properties = Draft202012Validator.VALIDATORS["properties"]
-
-    def fill_then_check(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, subschema in properties.items():
-                if isinstance(subschema, dict) and "default" in subschema:
-                    instance.setdefault(name, subschema["default"])
-        yield from check_properties(validator, properties, instance, schema)
-
-    return validators.extend(Draft202012Validator, {"properties": fill_then_check})
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default=None, help="default: full on a GPU, cpu otherwise")
@@ -609,7 +576,9 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     setup = setup_check(device)
-    config = load_config(args.config)
+    from avqa import workflow as W
+
+    config = W.load_config(args.config)
     cores = setup["cores"]
     workers = args.workers if args.workers is not None else (
         max(1, cores - 1) if device.type == "cuda" else config["features"]["decode_workers"])

@@ -111,9 +111,11 @@ def test_clips_without_ffmpeg_are_made_with_what_travels_and_move(device_bench, 
     import decord
 
     if encoder == "opencv":
-        pytest.importorskip("cv2")   # on the GPU box; not installed here
+        # OpenCV is the GPU box's last way to make clips (its image has opencv-python-headless); avqa does not
+        # depend on it, so here the case runs only where someone installed it
+        pytest.importorskip("cv2", reason="OpenCV is not a dependency; the GPU box has it")
     else:
-        pytest.importorskip("torchcodec.encoders")
+        pytest.importorskip("torchcodec.encoders", reason="the torchcodec extra is not installed")
     setup = {"ffmpeg": None, "modules": {"torchcodec": "ok" if encoder == "torchcodec" else "missing"}}
     size = device_bench.SIZES["tiny"]
     clips, how = device_bench.make_clips(tmp_path, size, setup)
@@ -125,20 +127,27 @@ def test_clips_without_ffmpeg_are_made_with_what_travels_and_move(device_bench, 
     assert np.abs(frames[1] - frames[0]).mean() > 1 and np.abs(frames[2] - frames[0]).mean() > 1
 
 
-def test_config_is_read_without_snakemake_as_with_it(device_bench, monkeypatch, tmp_path):
-    """The GPU box has no snakemake: config.yaml is then validated with jsonschema against the same schema."""
+def test_config_is_read_without_snakemake_as_with_it(monkeypatch, tmp_path):
+    """The GPU box has no snakemake: avqa.workflow.load_config validates with jsonschema and fills the schema's
+    defaults exactly as the Snakefile's snakemake.utils.validate does."""
+    import copy
+    import sys
+
     import yaml
+    from snakemake.utils import validate
 
     from avqa import workflow as W
 
-    expected = W.load_config(ROOT / "config.yaml")
-
-    def no_snakemake(path):
-        raise ModuleNotFoundError("No module named 'snakemake'")
-
-    monkeypatch.setattr(W, "load_config", no_snakemake)
-    assert device_bench.load_config(ROOT / "config.yaml") == expected
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    del raw["features"]["decode"]["deblock"], raw["features"]["max_missing_fraction"], raw["weights_bn3_gamma"]
+    (tmp_path / "omits.yaml").write_text(yaml.safe_dump(raw))
+    by_snakemake = copy.deepcopy(raw)
+    validate(by_snakemake, str(W.SCHEMA))
+    monkeypatch.setitem(sys.modules, "snakemake", None)            # import snakemake now fails, as on the GPU box
+    monkeypatch.setitem(sys.modules, "snakemake.utils", None)
+    assert W.load_config(tmp_path / "omits.yaml") == by_snakemake
+    assert by_snakemake["features"]["decode"]["deblock"] is True and by_snakemake["weights_bn3_gamma"] == 0.3
     broken = tmp_path / "config.yaml"
-    broken.write_text(yaml.safe_dump({**expected, "features": {**expected["features"], "T1": "sixty"}}))
-    with pytest.raises(Exception, match="sixty"):
-        device_bench.load_config(broken)
+    broken.write_text(yaml.safe_dump({**raw, "features": {**raw["features"], "T1": "sixty"}}))
+    with pytest.raises(W.ConfigError, match="sixty"):
+        W.load_config(broken)
