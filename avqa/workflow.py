@@ -264,6 +264,7 @@ def extract_spec(config: dict, encoder: str) -> ExtractSpec:
         batch_frames=BatchFramesSpec(**feats["batch_frames"]), precision=PrecisionSpec(**feats["precision"]),
         channels_last=feats["channels_last"] if "channels_last" in reads else None,
         decode=DecodeSpec(**feats["decode"]) if "decode" in reads else None,
+        audio_backend=feats["audio_backend"] if "audio_backend" in reads else None,
         bn3_gamma=config["weights_bn3_gamma"] if "bn3_gamma" in reads else None,
         clip_vit=clip_vit_spec(config) if "clip_vit" in reads else None)
 

@@ -15,6 +15,11 @@ cosine between CLIP-RN50 layer4 maps (random weights, bn3 gamma from config.yaml
 the frames differ: identical frames score 1), and, because random weights compress one frame's change into
 0.998-0.9999, the seconds whose frame is another one (its start differs by > 1 ms: seconds_off) and the
 seconds that are bit-exact. Backends run interleaved, in a rotated order per repeat; the best repeat counts.
+The audio track (the first T1 seconds, 16 kHz mono) is decoded the same way by both audio backends
+(features.audio_backend): audio_ffmpeg (the ffmpeg binary, media.decode_audio) and audio_torchcodec
+(decoders.torchcodec_audio), with whether their samples are identical (--no-audio skips them).
+Short clips show the per-video overheads of a run like workflow/configs/scale.yaml's:
+    python benchmarks/decoders.py --sizes 96x72 --fps 5 --seconds 2 --kind pan --repeats 20
 
 Prints a Markdown table, then the JSON (also written atomically to --out).
 
@@ -53,13 +58,19 @@ BACKENDS = {
                                                                                   seek_mode="approximate"),
 }
 REFERENCE = "decord_full"
+SAMPLE_RATE = 16000
+AUDIO_BACKENDS = {
+    "audio_ffmpeg": lambda path, T1: media.decode_audio(path, SAMPLE_RATE, T1, pad=False),
+    "audio_torchcodec": lambda path, T1: decoders.torchcodec_audio(path, SAMPLE_RATE, T1, pad=False),
+}
 FPS_LABELS = {"25": "25", "30": "30", "30000/1001": "29.97"}
 
 
 def cpu_seconds() -> float:
-    """User + system time of this process and its finished children (ffprobe, ffmpeg)."""
+    """User + system time of this process (time.process_time: os.times counts in 10-ms ticks, too coarse for a
+    2-s clip) and of its finished children (ffprobe, ffmpeg)."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return time.process_time() + t.children_user + t.children_system
 
 
 def ffmpeg_version() -> str:
@@ -101,14 +112,15 @@ def clip(cache: Path, kind: str, size: tuple[int, int], fps: str, seconds: float
     return path
 
 
-def decode_all(path: Path, T1: int, backends: list[str], repeats: int, decode: dict) -> tuple[dict, dict, dict]:
-    """(Decoded per backend, best CPU seconds, best wall seconds): every backend once per repeat, the order
-    rotated so none always runs first (cold file cache) or last."""
+def decode_all(path: Path, T1: int, backends: list[str], repeats: int, decode: dict | None,
+               table: dict = BACKENDS) -> tuple[dict, dict, dict]:
+    """(Decoded per backend, best CPU seconds, best wall seconds): every backend of `table` once per repeat, the
+    order rotated so none always runs first (cold file cache) or last. decode None: audio (AUDIO_BACKENDS)."""
     decoded, cpu, wall = {}, {}, {}
     for repeat in range(repeats):
         for name in backends[repeat % len(backends):] + backends[:repeat % len(backends)]:
             start_cpu, start_wall = cpu_seconds(), time.perf_counter()
-            decoded[name] = BACKENDS[name](path, T1, decode)
+            decoded[name] = table[name](path, T1) if decode is None else table[name](path, T1, decode)
             cpu[name] = min(cpu.get(name, float("inf")), cpu_seconds() - start_cpu)
             wall[name] = min(wall.get(name, float("inf")), time.perf_counter() - start_wall)
     return decoded, cpu, wall
@@ -163,7 +175,7 @@ def markdown(result: dict) -> str:
              f"{result['repeats']}):", "",
              "| clip | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
     for row in result["clips"]:
-        lines.append(f"| {row['clip']} | " + " | ".join(f"{row['backends'][b]['cpu_s']:.2f}" for b in backends)
+        lines.append(f"| {row['clip']} | " + " | ".join(f"{row['backends'][b]['cpu_s']:.3f}" for b in backends)
                      + " |")
     lines += ["", "Fidelity against decord_full: CLIP-map cos min / seconds off / bit-exact seconds (of n):", "",
               "| clip | n | " + " | ".join(backends) + " |", "|---|---|" + "---|" * len(backends)]
@@ -174,6 +186,14 @@ def markdown(result: dict) -> str:
             cos = "-" if cell["cos_min"] is None else f"{cell['cos_min']:.4f}"
             cells.append(f"{cos} / {cell['seconds_off']} / {cell['bit_exact_seconds']}")
         lines.append(f"| {row['clip']} | {row['seconds']} | " + " | ".join(cells) + " |")
+    if result.get("audio_backends"):
+        audio = result["audio_backends"]
+        lines += ["", "Audio, CPU seconds per clip (its first T1 seconds to 16 kHz mono; best of "
+                  f"{result['repeats']}) and whether the samples are identical:", "",
+                  "| clip | " + " | ".join(audio) + " | identical |", "|---|" + "---|" * (len(audio) + 1)]
+        for row in result["clips"]:
+            cells = [f"{row['audio'][b]['cpu_s']:.3f}" for b in audio]
+            lines.append(f"| {row['clip']} | " + " | ".join(cells) + f" | {row['audio']['identical']} |")
     return "\n".join(lines)
 
 
@@ -193,6 +213,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
     parser.add_argument("--repeats", type=int, default=1, help="timing rounds per clip (the best counts)")
     parser.add_argument("--no-cosine", action="store_true", help="skip the CLIP maps (frame agreement only)")
+    parser.add_argument("--no-audio", action="store_true", help="skip the audio backends")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".clips",
                         help="generated clips, kept between runs")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yaml",
@@ -223,11 +244,19 @@ def main(argv=None) -> dict:
             cells[name].update(cpu_s=round(cpu[name], 3), wall_s=round(wall[name], 3))
         rows.append({"clip": f"{size} {FPS_LABELS.get(fps, fps)} fps", "file": path.name,
                      "seconds": len(reference.data), "backends": cells})
+        if not args.no_audio:
+            tracks, cpu, wall = decode_all(path, T1, list(AUDIO_BACKENDS), args.repeats, None, AUDIO_BACKENDS)
+            rows[-1]["audio"] = {name: {"cpu_s": round(cpu[name], 4), "wall_s": round(wall[name], 4)}
+                                 for name in tracks}
+            first, *rest = tracks.values()
+            rows[-1]["audio"]["identical"] = all(np.array_equal(first.data, t.data) and first.seconds == t.seconds
+                                                 for t in rest)
         print(rows[-1]["clip"], json.dumps(cells), file=sys.stderr, flush=True)
     import decord
     import torchcodec
     result = {"date": time.strftime("%Y-%m-%d"), "kind": args.kind, "clip_seconds": args.seconds, "T1": T1,
               "repeats": args.repeats, "decoder_threads": 1, "backends": args.backends,
+              "audio_backends": [] if args.no_audio else list(AUDIO_BACKENDS),
               "versions": {"torch": torch.__version__, "torchcodec": torchcodec.__version__,
                            "decord": decord.__version__, "ffmpeg": ffmpeg_version()},
               "encode_wall_s": round(encode_s, 1), "total_wall_s": round(time.perf_counter() - started, 1),

@@ -256,6 +256,7 @@ def test_decoder_benchmark_runs_small(torchcodec, tmp_path, capsys):
     assert exact["cos_min"] == 1.0 and exact["seconds_off"] == 0 and exact["cpu_s"] > 0
     assert tc_exact["bit_exact_seconds"] == 3 and tc_exact["seconds_off"] == 0
     assert "| 160x120 29.97 fps |" in out and json.loads(out[out.index("{"):]) == result
+    assert row["audio"]["identical"] is True and row["audio"]["audio_torchcodec"]["cpu_s"] > 0
     assert list((tmp_path / "clips").glob("*.mp4")) and bench.main(
         ["--sizes", "160x120", "--fps", "30000/1001", "--seconds", "3", "--cache", str(tmp_path / "clips"),
          "--backends", "torchcodec_exact", "--no-cosine"])["clips"][0]["backends"].keys() == {"torchcodec_exact"}
@@ -297,3 +298,121 @@ def test_torchcodec_with_decord_only_options_is_a_config_error():
     config["features"]["decode"].update(backend="torchcodec", skip_frames=True)
     with pytest.raises(W.ConfigError, match="to_input_size and skip_frames need backend: decord"):
         W.check_config(config)
+
+
+# --- audio: features.audio_backend ----------------------------------------------------------------------------
+SR = 16000
+# name: make_real_encode's (size, fps, video seconds, audio seconds, channels, audio rate): crawled-clip audio
+# (AAC 44.1 / 48 kHz, mono and stereo, longer and shorter than the video, cut at T1 = 5 or not)
+AUDIO_ENCODES = {
+    "stereo_44k_audio_longer_cut": ((96, 64), "25", 6, 6.4, 2, 44100),
+    "mono_44k_audio_shorter": ((96, 64), "30000/1001", 4, 3.7, 1, 44100),
+    "stereo_48k_padded": ((96, 64), "30", 2.5, 2.5, 2, 48000),
+    "mono_22k_one_second": ((96, 64), "25", 1, 1, 1, 22050),
+}
+
+
+@pytest.fixture(scope="module")
+def audio_encodes(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audio")
+    clips = {name: make_real_encode(d / f"{name}.mp4", "pan", size, fps, seconds, audio_seconds, channels, rate)
+             for name, (size, fps, seconds, audio_seconds, channels, rate) in AUDIO_ENCODES.items()}
+    clips["audio_only"] = make_video(d / "audio_only.mp4", seconds=3, video=False, audio_rate=44100, channels=2)
+    # an audio stream that starts after the video (its first sample at 0.5 s): "the first T1 seconds of the track"
+    run_ffmpeg("-i", str(clips["mono_44k_audio_shorter"]), "-itsoffset", "0.5", "-i",
+               str(clips["mono_44k_audio_shorter"]), "-map", "0:v", "-map", "1:a", "-c", "copy",
+               str(d / "late_audio.mp4"))
+    clips["late_audio"] = d / "late_audio.mp4"
+    return clips
+
+
+@pytest.mark.parametrize("kept", [T1, 60, None])
+@pytest.mark.parametrize("name", [*AUDIO_ENCODES, "audio_only", "late_audio"])
+def test_torchcodec_audio_is_ffmpegs_bit_for_bit(torchcodec, audio_encodes, name, kept):
+    """The same samples (both resample with libswresample at its defaults) and the same Seconds: real seconds,
+    the file's length, padding and cut, padded or not; `kept` seconds (T1) or the whole track (None)."""
+    for pad in (True, False):
+        binary = media.decode_audio(audio_encodes[name], SR, kept, pad=pad)
+        library = decoders.torchcodec_audio(audio_encodes[name], SR, kept, pad=pad)
+        assert library.data.dtype == np.float32 and library.data.shape == binary.data.shape, (name, pad)
+        assert np.array_equal(library.data, binary.data) and library.seconds == binary.seconds, (name, pad)
+    assert binary.seconds.cut == (kept == T1 and name == "stereo_44k_audio_longer_cut")
+
+
+@pytest.mark.parametrize("problem", ["missing file", "zero-byte file", "unreadable or corrupt file", "truncated",
+                                     "no audio stream"])
+def test_broken_audio_raises_media_error_naming_file_and_problem(torchcodec, broken, audio_encodes, problem,
+                                                                 tmp_path):
+    path = (make_video(tmp_path / "video_only.mp4", seconds=2, audio=False) if problem == "no audio stream"
+            else broken[problem])
+    with pytest.raises(media.MediaError) as err:
+        decoders.torchcodec_audio(path, SR, T1)
+    assert str(path) in str(err.value)
+    expected = "unreadable or corrupt file" if problem == "truncated" else problem
+    assert err.value.problem.startswith(expected)
+
+
+def test_torchcodec_audio_needs_no_ffmpeg_binary(torchcodec, audio_encodes, monkeypatch):
+    """The lent GPU machine has no ffmpeg binary: the torchcodec backends decode there, the ffmpeg backend stops the
+    job before its first video, naming the setting to change."""
+    expected = decoders.torchcodec_audio(audio_encodes["stereo_48k_padded"], SR, T1)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert np.array_equal(decoders.decode_audio(audio_encodes["stereo_48k_padded"], T1, "torchcodec", SR).data,
+                          expected.data)
+    decoders.check_audio_available("torchcodec")
+    with pytest.raises(decoders.DecoderUnavailable, match="no ffmpeg binary.*features.audio_backend: torchcodec"):
+        decoders.check_audio_available("ffmpeg")
+    with pytest.raises(ValueError, match="audio_backend 'sox'"):
+        decoders.decode_audio(audio_encodes["stereo_48k_padded"], T1, "sox", SR)
+    monkeypatch.setitem(sys.modules, "torchcodec", None)
+    with pytest.raises(decoders.DecoderUnavailable, match="features.audio_backend: ffmpeg"):
+        decoders.check_audio_available("torchcodec")
+
+
+def test_a_torchcodec_without_demuxer_is_refused_naming_the_version(torchcodec, monkeypatch):
+    """torchcodec 0.11 (the build for torch 2.11) decodes but has no Demuxer: a clear error, not a wrong frame."""
+    import torchcodec.decoders as library
+    monkeypatch.delattr(library, "Demuxer")
+    with pytest.raises(decoders.DecoderUnavailable, match="has no Demuxer.*torchcodec==0.17"):
+        decoders.check_available(decode_setting(backend="torchcodec"))
+
+
+def test_extraction_with_either_audio_backend_stores_the_same_vggish(torchcodec, audio_encodes, extract_spec,
+                                                                      tmp_path):
+    """features.audio_backend -> the extract spec -> DecodeDataset: the same VGGish store, the backend recorded."""
+    import dataclasses
+
+    from avqa import store
+    from avqa.features.extract import extract_shard, load_encoder, start_decoding
+
+    ids = ["mono_44k_audio_shorter", "stereo_44k_audio_longer_cut"]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for vid in ids:
+        (videos / f"{vid}.mp4").symlink_to(audio_encodes[vid])
+    embeddings = {}
+    for backend in decoders.AUDIO_BACKENDS:
+        spec = dataclasses.replace(extract_spec("vggish", T1=4, workers=0), audio_backend=backend)
+        out = tmp_path / f"{backend}.zarr"
+        extract_shard(load_encoder(spec), start_decoding(spec, ids, videos), out, tmp_path / f"{backend}.tsv")
+        group = store.open_read(out)
+        embeddings[backend] = np.asarray(group["emb"][:])
+        assert group.attrs["audio_decoding"] == {"backend": backend}
+    assert np.array_equal(embeddings["ffmpeg"], embeddings["torchcodec"])
+
+
+def test_the_audio_backend_reaches_only_the_audio_encoders_specs():
+    """config features.audio_backend -> VGGish's extract spec (so its stores are keyed on it); the frame encoders'
+    specs carry none, so changing it reruns no frame extraction."""
+    from pathlib import Path
+
+    from avqa import workflow as W
+
+    config = W.load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    assert config["features"]["audio_backend"] == "torchcodec" and config["features"]["decode"]["backend"] == \
+        "torchcodec"
+    before = {name: W.extract_spec(config, name) for name in ("vggish", "clip_rn50", "resnet18", "clip_vit")}
+    config["features"]["audio_backend"] = "ffmpeg"
+    after = {name: W.extract_spec(config, name) for name in before}
+    assert (before["vggish"].audio_backend, after["vggish"].audio_backend) == ("torchcodec", "ffmpeg")
+    assert all(before[name] == after[name] and after[name].audio_backend is None for name in before if name != "vggish")

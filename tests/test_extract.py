@@ -195,7 +195,7 @@ def test_stored_maps_equal_the_encoder_on_the_decoded_frames(shard, clip_out, cl
         assert torch.allclose(stored, direct.float(), rtol=1e-2, atol=1e-5), vid
     attrs = dict(group.attrs)
     assert attrs["frame_decoding"] == {"to_input_size": False, "skip_frames": False, "max_offset_s": 0.25,
-                                       "deblock": True, "backend": "decord", "seek_mode": "exact", "device": "cpu"}
+                                       "deblock": True, "backend": "torchcodec", "seek_mode": "exact", "device": "cpu"}
     assert attrs["decode_path"]["aligned"] == "full" and attrs["max_offset_s"]["aligned"] <= 0.25
 
 
@@ -280,8 +280,9 @@ def test_layout_matches_the_contract():
 # a short audio track in a long video.
 TRUTH_CLIPS = {"long": (6, 6.3, "30000/1001"), "audio_tips": (3.9, 4.6, "25"), "short_audio": (6, 3.4, "30")}
 TRUTH_LENGTHS = {"long": 6.31, "audio_tips": 4.6, "short_audio": 6.0}   # the container's, the longer track
-DECODE_PATHS = {"default": {}, "to_input_size": {"to_input_size": True}, "skip_frames": {"skip_frames": True},
-                "ffmpeg_fallback": {}}
+DECODE = {"backend": "decord"}   # the decord backend's paths (the default backend is torchcodec)
+DECODE_PATHS = {"default": {}, "decord": DECODE, "to_input_size": {**DECODE, "to_input_size": True},
+                "skip_frames": {**DECODE, "skip_frames": True}, "ffmpeg_fallback": DECODE}
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +310,7 @@ def truth_audio(truth_videos, tmp_path_factory, extract_spec):
 @pytest.mark.parametrize("path", DECODE_PATHS)
 def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, truth_audio, clip_run, path,
                                                                monkeypatch, tmp_path, extract_spec):
-    """CLIP-RN50 (each decode path: default, to the input size, skipping, the ffmpeg fallback), CLIP ViT and
+    """CLIP-RN50 (each decode path: default, decord's, to the input size, skipping, the ffmpeg fallback), CLIP ViT and
     VGGish stores record the same length (the file's) and cut flag for each video; n_seconds stays per stream."""
     decode_frames = media.decode_frames
     if path == "skip_frames":   # the skipping path taken on these small clips too
@@ -323,7 +324,7 @@ def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, tru
     decoding = start_decoding(spec, list(TRUTH_CLIPS), truth_videos)
     extract_shard(clip_run, decoding, tmp_path / "clip.zarr", tmp_path / "clip.tsv")
     clip = dict(store.open_read(tmp_path / "clip.zarr").attrs)
-    expected_path = media.REF_FRAMES if path == "skip_frames" else media.FULL
+    expected_path = {"skip_frames": media.REF_FRAMES, "ffmpeg_fallback": media.FFMPEG_FULL}.get(path, media.FULL)
     assert set(clip["decode_path"].values()) == {expected_path}
     for attrs in (clip, truth_audio["clip_vit"], truth_audio["vggish"]):
         assert attrs["durations"] == pytest.approx(TRUTH_LENGTHS, abs=0.02)
@@ -335,8 +336,9 @@ def test_every_store_records_one_length_and_cut_flag_per_video(truth_videos, tru
     assert truth_audio["vggish"]["padded"]["short_audio"] and not clip["padded"]["short_audio"]
 
 
-@pytest.mark.parametrize("decode", [{}, {"to_input_size": True, "skip_frames": True, "max_offset_s": 0.1,
-                                         "deblock": False}, {"skip_frames": True}])
+@pytest.mark.parametrize("decode", [{}, {"backend": "decord", "to_input_size": True, "skip_frames": True,
+                                         "max_offset_s": 0.1, "deblock": False},
+                                    {"backend": "decord", "skip_frames": True}, {"seek_mode": "approximate"}])
 def test_features_decode_reaches_the_extract_cli(decode, monkeypatch):
     """config features.decode -> the workflow's extract spec -> the rule's --spec JSON -> the decoder's options,
     each switch both ways (an opt-in lost on the way would silently decode the default way)."""

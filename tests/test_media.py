@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -142,8 +143,22 @@ def test_decord_failure_falls_back_to_ffmpeg(videos, monkeypatch, caplog):
     monkeypatch.setattr(media, "_frames_decord", broken)
     with caplog.at_level(logging.WARNING, logger="avqa.features.media"):
         decoded = media.decode_frames(videos["cfr25"], T1=5)
-    assert colours_of(decoded.data) == COLOURS
+    assert colours_of(decoded.data) == COLOURS and decoded.seconds.decode_path == media.FFMPEG_FULL
     assert "decord failed (simulated decord failure)" in caplog.text
+
+
+def test_decord_not_installed_is_an_error_not_a_fallback_for_every_video(videos, monkeypatch):
+    """A missing decord would send every video down the per-file ffmpeg fallback: it raises instead, and the
+    extraction job stops before its first video naming the setting (decoders.check_available)."""
+    from types import SimpleNamespace
+
+    from avqa.features import decoders
+
+    monkeypatch.setitem(sys.modules, "decord", None)
+    with pytest.raises(ImportError):
+        media.decode_frames(videos["cfr25"], T1=5)
+    with pytest.raises(decoders.DecoderUnavailable, match="decord cannot be imported.*backend: torchcodec"):
+        decoders.check_available(SimpleNamespace(backend="decord", to_input_size=False, skip_frames=False))
 
 
 def test_ffmpeg_fallback_handles_cut_videos(videos):
@@ -210,7 +225,7 @@ def test_ffmpeg_fallback_decodes_to_the_short_side(videos):
     path = videos["cfr25"]
     frames, seconds = media._frames_ffmpeg(path, media.probe(path), T1=5, fps=1, short_side=32)
     assert frames.shape == (5, 32, 42, 3) and colours_of(frames) == COLOURS
-    assert seconds.decode_path == media.FULL and seconds.max_offset < 0.1
+    assert seconds.decode_path == media.FFMPEG_FULL and seconds.max_offset < 0.1
 
 
 def test_full_decoding_is_the_default_and_records_the_nearest_frame(videos):

@@ -25,6 +25,7 @@ video the GPU cannot decode (torchcodec would fall back to its CPU decoder), is 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from avqa.features import media
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("decord", "torchcodec")
+AUDIO_BACKENDS = ("ffmpeg", "torchcodec")
 SEEK_MODES = ("exact", "approximate")
 DEVICES = ("cpu", "cuda")
 INSTALL = "pip install torchcodec==0.17.0"
@@ -46,16 +48,30 @@ class DecoderUnavailable(RuntimeError):
     """The decoder asked for cannot run here (torchcodec missing, no CUDA device, torchcodec built without CUDA)."""
 
 
-def _torchcodec():
+def _torchcodec(setting: str = "features.decode.backend"):
     """torchcodec.decoders, or DecoderUnavailable naming the setting that asked for it and how to install it."""
+    other = "ffmpeg" if setting == "features.audio_backend" else "decord"
     try:
         from torchcodec import decoders
     except (ImportError, OSError, RuntimeError) as err:  # not installed, or its FFmpeg libraries do not load
         raise DecoderUnavailable(
-            f"features.decode.backend is 'torchcodec', but torchcodec cannot be imported ({type(err).__name__}: "
+            f"{setting} is 'torchcodec', but torchcodec cannot be imported ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else 'no message'}): {INSTALL} (it loads FFmpeg's shared "
-            f"libraries, libavcodec etc., from the system), or set features.decode.backend: decord") from err
+            f"libraries, libavcodec etc., from the system), or set {setting}: {other}") from err
+    if not hasattr(decoders, "Demuxer"):  # torchcodec < 0.17 (e.g. 0.11, the build for torch 2.11)
+        raise DecoderUnavailable(
+            f"{setting} is 'torchcodec', but this torchcodec ({_version()}) has no Demuxer (the packet scan "
+            f"that finds each second's frame and the container's length): {INSTALL} (built for torch 2.14), "
+            f"or set {setting}: {other}")
     return decoders
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("torchcodec")
+    except PackageNotFoundError:
+        return "version unknown"
 
 
 def _check_device(device: str) -> None:
@@ -70,11 +86,30 @@ def _check_device(device: str) -> None:
                 "(device 'cpu') instead")
 
 
+def check_audio_available(backend: str) -> None:
+    """Before a shard's first video: the audio decoder can run here (else stop the job, not fail every video)."""
+    if backend not in AUDIO_BACKENDS:
+        raise ValueError(f"features.audio_backend {backend!r}: expected one of {AUDIO_BACKENDS}")
+    if backend == "torchcodec":
+        _torchcodec("features.audio_backend")
+    elif shutil.which("ffmpeg") is None:
+        raise DecoderUnavailable("features.audio_backend is 'ffmpeg', but no ffmpeg binary is on PATH: install "
+                                 "ffmpeg (apt-get install -y ffmpeg) or set features.audio_backend: torchcodec")
+
+
 def check_available(decode) -> None:
     """Before a shard's first video: ValueError for settings the backend cannot honour, DecoderUnavailable when
     it cannot run here (torchcodec missing, no GPU), so the job stops instead of failing every video."""
     if decode.backend not in BACKENDS:
         raise ValueError(f"features.decode.backend {decode.backend!r}: expected one of {BACKENDS}")
+    if decode.backend == "decord":
+        try:
+            import decord  # noqa: F401
+        except ImportError as err:
+            raise DecoderUnavailable(
+                f"features.decode.backend is 'decord', but decord cannot be imported ({_first_line(err)}): pip "
+                "install decord==0.6.0 (Linux x86_64 wheels only), or set features.decode.backend: torchcodec "
+                "(the default)") from err
     if decode.backend == "torchcodec":
         if decode.to_input_size or decode.skip_frames:
             raise ValueError(_FULL_SIZE_ONLY)
@@ -159,16 +194,47 @@ def _decode(library, path: Path, container, stream, T1: int, fps: float, pad: bo
     return media.Decoded(frames, replace(seconds, decode_path=media.FULL, offsets=offsets))
 
 
+def decode_audio(path: str | Path, T1: int | None, backend: str, sample_rate: int = 16000,
+                 pad: bool = True) -> media.Decoded:
+    """The first T1 seconds of the audio track, float32 mono at sample_rate, as features.audio_backend says:
+    "ffmpeg" runs the ffmpeg binary (media.decode_audio), "torchcodec" decodes in-process (torchcodec_audio). Both
+    resample with FFmpeg's libswresample at its defaults: the same samples bit for bit (tests/test_decoders.py)."""
+    if backend == "ffmpeg":
+        return media.decode_audio(path, sample_rate, T1, pad=pad)
+    if backend == "torchcodec":
+        return torchcodec_audio(path, sample_rate, T1, pad=pad)
+    raise ValueError(f"features.audio_backend {backend!r}: expected one of {AUDIO_BACKENDS}")
+
+
+def torchcodec_audio(path: str | Path, sample_rate: int = 16000, T1: int | None = None,
+                     pad: bool = True) -> media.Decoded:
+    """media.decode_audio's contract without an ffmpeg binary (one process start-up, ~0.07 CPU-s, saved per video;
+    a machine without ffmpeg, e.g. the lent GPU box, can extract): torchcodec's AudioDecoder downmixes and
+    resamples; the track's first T1 seconds from its first sample; the file's length from the container header."""
+    library = _torchcodec("features.audio_backend")
+    path = media.check_file(path)
+    container, stream = _open_stream(library, path, "audio")
+    begin = float(stream.metadata.begin_stream_seconds_from_header or 0.0)
+    try:
+        decoder = library.AudioDecoder(str(path), stream_index=stream.index, sample_rate=sample_rate,
+                                       num_channels=1)
+        samples = decoder.get_samples_played_in_range(begin, None if T1 is None else begin + T1)
+    except (RuntimeError, ValueError) as err:
+        raise media.MediaError(path, f"cannot decode the audio stream ({_first_line(err)})") from err
+    return media.audio_decoded(path, samples.data.numpy()[0], container.duration_seconds_from_header,
+                               sample_rate, T1, pad)
+
+
 def _first_line(err: Exception) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-def _open_stream(library, path: Path):
-    """(container metadata, the best video stream) from the file's header; MediaError when it has none."""
+def _open_stream(library, path: Path, kind: str = "video"):
+    """(container metadata, the best `kind` stream) from the file's header; MediaError when it has none."""
     try:
-        demuxer = library.Demuxer(str(path), streams="video")
+        demuxer = library.Demuxer(str(path), streams=kind)
     except ValueError as err:  # no such stream
-        raise media.MediaError(path, "no video stream") from err
+        raise media.MediaError(path, f"no {kind} stream") from err
     except RuntimeError as err:
         raise media.MediaError(path, f"unreadable or corrupt file ({_first_line(err)})") from err
     return demuxer.metadata, demuxer.streams[0]

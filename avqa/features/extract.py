@@ -43,7 +43,7 @@ from avqa.specs.features import ExtractSpec
 logger = logging.getLogger(__name__)
 
 # The ExtractSpec fields some encoders read and others leave null (REGISTRY's `options`).
-ENCODER_OPTIONS = ("decode", "channels_last", "bn3_gamma", "clip_vit")
+ENCODER_OPTIONS = ("decode", "audio_backend", "channels_last", "bn3_gamma", "clip_vit")
 
 
 def check_options(spec: ExtractSpec) -> None:
@@ -54,8 +54,11 @@ def check_options(spec: ExtractSpec) -> None:
     if missing or stray:
         raise SpecError(f"extract spec: encoder {spec.encoder}: " + "; ".join(
             [f"{', '.join(missing)} required"] * bool(missing) + [f"{', '.join(stray)} must be null"] * bool(stray)))
-    if spec.decode is not None:  # the decoder can run here, with these settings: else stop before the first video
+    # the decoder can run here, with these settings: else stop before the first video
+    if spec.decode is not None:
         decoders.check_available(spec.decode)
+    if spec.audio_backend is not None:
+        decoders.check_audio_available(spec.audio_backend)
 
 
 @dataclass
@@ -125,11 +128,11 @@ def start_decoding(spec: ExtractSpec, video_ids: list[str], videos_dir: str | Pa
 
 
 def store_attrs(decoding: Decoding) -> dict:
-    """What a store records about the decoding: seconds kept, sampling, and for frames how they were decoded."""
+    """What a store records about the decoding: seconds kept, sampling, and how its frames or audio were decoded."""
     spec = decoding.spec
-    frames = encoder_record(spec.encoder).decode == FRAMES
-    return {"T1": spec.T1, "fps": FPS, "sample_rate": SAMPLE_RATE,
-            **({"frame_decoding": spec.decode.to_dict()} if frames else {})}
+    how = ({"frame_decoding": spec.decode.to_dict()} if encoder_record(spec.encoder).decode == FRAMES
+           else {"audio_decoding": {"backend": spec.audio_backend}})
+    return {"T1": spec.T1, "fps": FPS, "sample_rate": SAMPLE_RATE, **how}
 
 
 def extract_shard(encoder: EncoderRun, decoding: Decoding, out: str | Path | list[str | Path],

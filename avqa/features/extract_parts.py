@@ -79,7 +79,7 @@ class DecodeDataset(torch.utils.data.Dataset):
             decoded = decoders.decode_frames(path, self.spec.T1, decode, FPS, pad=False, threads=self.threads,
                                              short_side=short_side)
             return self._preprocess(decoded.data), decoded.seconds
-        decoded = media.decode_audio(path, SAMPLE_RATE, self.spec.T1, pad=False)
+        decoded = decoders.decode_audio(path, self.spec.T1, self.spec.audio_backend, SAMPLE_RATE, pad=False)
         return torch.from_numpy(self._preprocess(decoded.data, decoded.seconds.n_real)), decoded.seconds
 
 

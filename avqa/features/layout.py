@@ -44,7 +44,7 @@ REGISTRY: dict[str, Encoder] = {
                         "avqa.features.encoders.resnet18:ResNet18"),
     "clip_vit": Encoder("clip_vit", FRAMES, ("clip_vit", "clip_vit_tokens"), "clip", ("decode", "clip_vit"),
                         "avqa.features.encoders.clip_vit:ClipViT"),
-    "vggish": Encoder("vggish", AUDIO, ("vggish",), None, (), "avqa.features.encoders.vggish:VGGish"),
+    "vggish": Encoder("vggish", AUDIO, ("vggish",), None, ("audio_backend",), "avqa.features.encoders.vggish:VGGish"),
 }
 LAYOUT: dict[str, StoreLayout] = {
     "clip_rn50": StoreLayout("maps", (7, 7, 2048), "float16"),   # CLIP-RN50 layer4 map per frame

@@ -13,7 +13,8 @@ so the frame and the audio stores of a video record the same length and cut flag
 stream's own (a 9.4-s audio track has 9 real seconds in a 10-s video).
 
 Frames come from decord (frame timestamps, so variable frame rate is handled); if decord fails on a file, the
-same frames are decoded with ffmpeg (ffprobe frame timestamps + a select filter). Every problem with an input
+same frames are decoded with ffmpeg (ffprobe frame timestamps + a select filter; decode_path FFMPEG_FULL).
+(avqa.features.decoders has the torchcodec backend, the default, with the same contract.) Every problem with an input
 file raises MediaError naming the file and the problem.
 
 Decoding less (decode_frames' short_side and skip; opt-in, docs/decoding.md has their fidelity on moving
@@ -54,8 +55,9 @@ TIE_S = 1e-4
 # full H.264 decoding (~1.2e-9 CPU-s per pixel); measured break-even 8.6e7 (45 s of 320x240 at 25 fps) - 9.8e7
 # (17 s of 640x360). Below it decoding every frame in-process (decord) is cheaper.
 SKIP_MIN_PIXELS = 9e7
-# How a video's frames were decoded (Seconds.decode_path).
-FULL, KEYFRAMES, REF_FRAMES = "full", "keyframes", "ref_frames"
+# How a video's frames were decoded (Seconds.decode_path): every frame (decord or torchcodec), key / reference
+# frames only (the skipping path), or every frame by the ffmpeg binary after decord failed on the file.
+FULL, KEYFRAMES, REF_FRAMES, FFMPEG_FULL = "full", "keyframes", "ref_frames", "ffmpeg_full"
 
 
 class MediaError(Exception):
@@ -89,7 +91,7 @@ class Seconds:
     available: int    # samples whose centre lies inside the file's length: cut when more than the slots
     n_real: int       # samples of this stream decoded: its own samples (centre inside the stream), at most slots
     slots: int
-    # Frames only: how they were decoded (FULL, KEYFRAMES or REF_FRAMES) and, per real second, the start time of
+    # Frames only: how they were decoded (FULL, KEYFRAMES, REF_FRAMES or FFMPEG_FULL) and, per real second, the start time of
     # the frame used minus the second's centre (s; on the full path the frame on screen, so <= 0).
     decode_path: str = ""
     offsets: tuple[float, ...] = ()
@@ -234,7 +236,8 @@ def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, t
     to decode (smaller ones decode faster in full). deblock=False: no H.264 loop filter on that path (cheaper,
     not bit-exact). The returned Seconds says which path was taken and each second's offset.
     ffprobe runs first (~0.07 CPU-s): the file's length (Seconds.duration, the same in every store), and a
-    clear MediaError for an unreadable file or one without a video stream; if decord then fails, ffmpeg decodes.
+    clear MediaError for an unreadable file or one without a video stream; if decord then fails on the file,
+    ffmpeg decodes the same frames (decode_path FFMPEG_FULL); decord not installed is an ImportError, not that.
     """
     if skip and max_offset_s is None:
         raise ValueError("decode_frames: skip=True needs max_offset_s (features.decode.max_offset_s)")
@@ -244,6 +247,8 @@ def decode_frames(path: str | Path, T1: int, fps: float = 1, pad: bool = True, t
     try:
         frames, seconds = _frames_decord(path, info, T1, fps, threads, short_side, skip, max_offset_s,
                                          skip_min_pixels, deblock)
+    except ImportError:
+        raise   # decord missing: every video would take the fallback; stop (decoders.check_available names it)
     except Exception as err:  # decord raises RuntimeError / DECORDError
         logger.warning("%s: decord failed (%s); decoding with ffmpeg instead", path, str(err).splitlines()[0])
         frames, seconds = _frames_ffmpeg(path, info, T1, fps, short_side)
@@ -423,7 +428,8 @@ def _frames_ffmpeg(path, info: MediaInfo, T1: int, fps: float, short_side: int |
         raise MediaError(path, f"ffmpeg returned {len(raw)} bytes for {len(wanted)} frames of {width}x{height}")
     frames = np.frombuffer(raw, np.uint8).reshape(len(wanted), height, width, 3)
     offsets = starts[index] - centres
-    return frames[np.searchsorted(wanted, index)], replace(seconds, decode_path=FULL, offsets=_rounded(offsets))
+    return frames[np.searchsorted(wanted, index)], replace(seconds, decode_path=FFMPEG_FULL,
+                                                           offsets=_rounded(offsets))
 
 
 def _display_size(stream: dict) -> tuple[int, int]:
@@ -459,16 +465,23 @@ def decode_audio(path: str | Path, sample_rate: int = 16000, T1: int | None = No
         if info.audio is None:
             raise MediaError(path, "no audio stream") from err
         raise MediaError(path, f"cannot decode the audio stream ({_ffmpeg_problem(err)})") from err
-    wave = np.frombuffer(raw, np.float32)
+    return audio_decoded(path, np.frombuffer(raw, np.float32), _log_duration(log), sample_rate, T1, pad)
+
+
+def audio_decoded(path, wave: np.ndarray, container: float | None, sample_rate: int, T1: int | None,
+                  pad: bool) -> Decoded:
+    """A decoded mono track (the whole track, or its first T1 seconds, + a few ms, when longer) as decode_audio
+    returns it, whichever decoder produced it: cut to its real seconds (n_real from the samples, the file's length
+    from the container's duration), padded to T1 with pad."""
     if wave.size == 0:
         raise MediaError(path, "audio stream decoded to no samples")
-    decoded = len(wave) / sample_rate   # the whole track, or its first T1 seconds (+ a few ms) when longer
+    decoded = len(wave) / sample_rate
     T1 = count_seconds(decoded) if T1 is None else T1
-    seconds = make_seconds(file_length(_log_duration(log), decoded), T1, decoded=decoded)
+    seconds = make_seconds(file_length(container, decoded), T1, decoded=decoded)
     wave = wave[: seconds.n_real * sample_rate]
     if pad:
         wave = _pad_audio(wave, seconds, sample_rate)
-    return Decoded(np.ascontiguousarray(wave), seconds)
+    return Decoded(np.ascontiguousarray(wave, dtype=np.float32), seconds)
 
 
 _DURATION = re.compile(r"^\s*Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", re.MULTILINE)

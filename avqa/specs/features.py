@@ -82,6 +82,7 @@ class ExtractSpec(Spec):
     precision: PrecisionSpec
     channels_last: bool | None       # frame CNNs: run the trunk in channels-last format
     decode: DecodeSpec | None        # frame encoders
+    audio_backend: Literal["ffmpeg", "torchcodec"] | None   # audio encoders: the audio decoder
     bn3_gamma: float | None          # CLIP-RN50, random weights: its bottlenecks' bn3 gamma
     clip_vit: ClipVitSpec | None     # CLIP ViT
 
