@@ -290,10 +290,14 @@ def load(config: dict, encoder: str, size: Size, device: torch.device, workers: 
 
 def spec_for(W, config: dict, encoder: str, size: Size, device: torch.device, workers: int,
              decode: dict | None = None):
+    """The pipeline's extract spec at this size; decode: features.decode changes (frame encoders) or
+    {"audio_backend": ...} (VGGish)."""
     spec = W.extract_spec(config, encoder)
     changes = {"T1": size.T1, "device": device.type, "workers": workers}
     if decode and spec.decode is not None:
         changes["decode"] = dataclasses.replace(spec.decode, **decode)
+    if decode and spec.audio_backend is not None:
+        changes["audio_backend"] = decode["audio_backend"]
     return dataclasses.replace(spec, **changes)
 
 
@@ -353,12 +357,24 @@ def extraction_rows(config: dict, size: Size, device: torch.device, setup: dict,
                     guarded(lambda: extract_row(config, "clip_rn50", name, decode, size, device, videos_dir, ids,
                                                 workers if decode["device"] == "cpu" else 0, work),
                             "extraction", f"clip_rn50, {name}"))
-    why = have(setup, "torchvggish", "zarr", "pydantic") or (
-        None if setup["ffmpeg"] else "no ffmpeg binary: media.decode_audio runs ffmpeg to decode the audio")
-    rows.append(skipped("extraction", "vggish, ffmpeg audio", why) if why else
-                guarded(lambda: extract_row(config, "vggish", "ffmpeg audio", None, size, device, videos_dir, ids,
-                                            workers, work), "extraction", "vggish, ffmpeg audio"))
+    vggish_why = have(setup, "torchvggish", "zarr", "pydantic")
+    for name, audio in AUDIO_BACKENDS.items():
+        why = vggish_why or audio_unavailable(audio["audio_backend"], setup)
+        rows.append(skipped("extraction", f"vggish, {name}", why) if why else
+                    guarded(lambda: extract_row(config, "vggish", name, audio, size, device, videos_dir, ids,
+                                                workers, work), "extraction", f"vggish, {name}"))
     return rows
+
+
+AUDIO_BACKENDS = {"torchcodec audio": {"audio_backend": "torchcodec"}, "ffmpeg audio": {"audio_backend": "ffmpeg"}}
+
+
+def audio_unavailable(backend: str, setup: dict) -> str | None:
+    if backend == "ffmpeg":
+        return None if setup["ffmpeg"] else "no ffmpeg binary: features.audio_backend ffmpeg runs it per video"
+    if not setup["modules"]["torchcodec"].startswith("ok"):
+        return "torchcodec cannot be imported (" + setup["modules"]["torchcodec"] + ")"
+    return None
 
 
 def backend_unavailable(name: str, decode: dict, setup: dict, device: torch.device) -> str | None:
@@ -529,15 +545,15 @@ def markdown(report: dict) -> str:
 
 
 def extraction_total(rows: list[dict]) -> tuple[float | None, str]:
-    """Projected hours of CLIP-RN50 (its fastest decoder) + VGGish through the pipeline, where both ran; else
-    (the GPU box: no ffmpeg, so no pipeline) the bound from the parts that ran: CLIP at the slower of its model
-    and the host's decoding, VGGish at its model's rate (its audio decoding unmeasured: a lower bound)."""
+    """Projected hours of CLIP-RN50 + VGGish through the pipeline (each with its fastest decoder), where both ran
+    (torchcodec needs no ffmpeg binary, so on the GPU box too); else the bound from the parts that ran: CLIP at
+    the slower of its model and the host's decoding, VGGish at its model's rate (audio decoding unmeasured)."""
     ok = [r for r in rows if r["status"] == "ok"]
     clip = [r for r in ok if r["part"] == "extraction" and r["setting"].startswith("clip_rn50")]
     vggish = [r for r in ok if r["part"] == "extraction" and r["setting"].startswith("vggish")]
     if clip and vggish:
-        best = min(clip, key=lambda r: r["projection_h"])
-        return best["projection_h"] + vggish[0]["projection_h"], f"{best['setting']} + {vggish[0]['setting']}"
+        best, audio = (min(rows, key=lambda r: r["projection_h"]) for rows in (clip, vggish))
+        return best["projection_h"] + audio["projection_h"], f"{best['setting']} + {audio['setting']}"
     model = {r["setting"]: r for r in ok if r["part"] == "model"}
     host = [r for r in ok if r["part"] == "host decode"]
     if "clip_rn50" in model and "vggish" in model and host:

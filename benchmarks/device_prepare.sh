@@ -5,10 +5,12 @@
 #                   them there with pip install --no-index --no-deps --target .device/site)
 #   .device/clips   the benchmark's 60-s 640x360 25-fps clips (x264 + AAC; the box has no ffmpeg to make them)
 # and prints the carried size against the 64 MiB limit (repository + .device). docs/device.md.
-#   nice benchmarks/device_prepare.sh            # TORCHCODEC=torchcodec==X.Y also fetches a torchcodec build
+#   nice benchmarks/device_prepare.sh    # also carries torchcodec 0.17.0 (10 MB; it runs beside the box's torch 2.11
+#                                        # where FFmpeg's libraries exist); TORCHCODEC=torchcodec==X.Y another, TORCHCODEC= none
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=.device/wheels CLIPS=.device/clips CONSTRAINTS=constraints/py312.txt
+TORCHCODEC=${TORCHCODEC-torchcodec==0.17.0}
 # What the benchmark imports and the box's image lacks (its package list: /work/.library/device/KINDS.md,
 # read 2026-11-17), with their own dependencies that it lacks. Not snakemake: the benchmark does not need it.
 PACKAGES="pydantic pydantic-core annotated-types typing-inspection jsonschema jsonschema-specifications referencing

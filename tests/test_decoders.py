@@ -416,3 +416,18 @@ def test_the_audio_backend_reaches_only_the_audio_encoders_specs():
     after = {name: W.extract_spec(config, name) for name in before}
     assert (before["vggish"].audio_backend, after["vggish"].audio_backend) == ("torchcodec", "ffmpeg")
     assert all(before[name] == after[name] and after[name].audio_backend is None for name in before if name != "vggish")
+
+
+def test_extract_backends_benchmark_runs_small(torchcodec, audio_encodes, tmp_path):
+    """benchmarks/extract_backends.py: one shard per backend through extract_shard, every video stored."""
+    bench = load_benchmark("extract_backends")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("mono_44k_audio_shorter", "stereo_48k_padded"):
+        (videos / f"{name}.mp4").symlink_to(audio_encodes[name])
+    for encoder, backends in (("clip_rn50", {"decord", "torchcodec"}), ("vggish", {"ffmpeg", "torchcodec"})):
+        result = bench.main(["--videos", str(videos), "--n", "2", "--encoder", encoder, "--repeats", "1",
+                             "--threads", "1"])
+        (round_,) = result["rounds"]
+        assert set(round_) == backends and all(r["stored"] == 2 and r["failed"] == 0 for r in round_.values())
+        assert result["model_inputs_per_s"] > 0 and result["ratio"] > 0

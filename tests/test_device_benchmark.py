@@ -37,7 +37,8 @@ def test_tiny_run_has_every_row_and_skips_only_the_gpu_decoder(tiny_report):
     rows = by_setting(report)
     expected = {("model", "clip_rn50"), ("model", "vggish"), ("host decode", "decord direct, 1 processes"),
                 ("extraction", "clip_rn50, decord"), ("extraction", "clip_rn50, torchcodec cpu"),
-                ("extraction", "clip_rn50, torchcodec cuda"), ("extraction", "vggish, ffmpeg audio"),
+                ("extraction", "clip_rn50, torchcodec cuda"), ("extraction", "vggish, torchcodec audio"),
+                ("extraction", "vggish, ffmpeg audio"),
                 ("train", "loader, 0 workers"), ("train", "TASS-Net step, bf16"),
                 ("train", "epoch (45,867 questions)")}
     assert set(rows) == expected
@@ -70,7 +71,7 @@ def test_numbers_are_positive_and_projections_follow_from_the_rates(device_bench
     assert epoch["loader_over_step"] == pytest.approx(loader / step["rate"])
     assert epoch["projection_h"] * 3600 * epoch["rate"] == pytest.approx(device_bench.MUSIC_AVQA_QUESTIONS)
     clip = min(r["projection_h"] for r in ok if r["part"] == "extraction" and r["setting"].startswith("clip"))
-    vggish = rows[("extraction", "vggish, ffmpeg audio")]["projection_h"]
+    vggish = min(rows[("extraction", f"vggish, {name} audio")]["projection_h"] for name in ("ffmpeg", "torchcodec"))
     assert report["extraction_total_h"] == pytest.approx(clip + vggish)
 
 
@@ -95,8 +96,8 @@ def test_missing_pieces_are_skipped_rows_naming_why(device_bench):
     setup["modules"]["decord"] = "ok 0.6.0"
     assert "ffprobe" in device_bench.backend_unavailable("decord", device_bench.BACKENDS["decord"], setup, cpu)
     rows = device_bench.extraction_rows({}, device_bench.SIZES["tiny"], cpu, setup, Path("."), [], 0, Path("."))
-    assert [r["status"] for r in rows] == ["skipped"] * 4
-    assert "no ffmpeg binary" in rows[-1]["note"]
+    assert [r["status"] for r in rows] == ["skipped"] * 5
+    assert "no ffmpeg binary" in rows[-1]["note"] and "libavutil" in rows[-2]["note"]   # ffmpeg / torchcodec audio
     assert device_bench.extraction_total(rows) == (None, "")
     # no pipeline row (the GPU box): the bound from the model rows and the host's decoding
     parts = rows + [device_bench.row("model", "clip_rn50", status="ok", rate=2.0, projection_h=9288 / 2 / 3600),
