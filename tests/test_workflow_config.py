@@ -432,3 +432,34 @@ def test_schema_checks_the_init_entry(config):
     config["variants"]["tass"]["init"] = {"variant": "avst", "layers": {"tsg fc": "x"}}
     with pytest.raises(Exception, match="does not match"):
         validate(copy.deepcopy(config), SCHEMA)
+
+
+
+def _rules(workdir: Path) -> dict:
+    """The workflow's rules as Snakemake loads them from the default config: name -> (priority, cores)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(cores=2), snakefile=ROOT / "Snakefile",
+                                config_settings=ConfigSettings(configfiles=[workdir / "config.yaml"]),
+                                workdir=workdir)
+        return {rule.name: (rule.priority, rule.resources["_cores"].value) for rule in workflow._workflow.rules}
+
+
+def test_wide_feature_jobs_outrank_any_set_of_narrow_jobs_sharing_their_cores(tmp_path, config):
+    """Snakemake starts the ready jobs with the largest summed priority (its MILP scheduler): a 2-thread feature
+    job must outrank as many 1-thread jobs as it needs cores (pooling, training), else on 2 cores it waits behind
+    them (measured: a CLIP ViT shard behind two pooling jobs, then training, +100 s on the default run); and every
+    feature job outranks every training job."""
+    rules = _rules(tmp_path)
+    variants = {v for table in config["tables"] for v in W.table_variants(config, table)}
+    training = max(W.train_priority(config, v, pretrain=bool(config["variants"][v].get("pretrain")))
+                   for v in variants)
+    features = {name: rules[name] for name in ("extract", "extract_vit", "questions", "questions_vit", "pool")}
+    narrow = max([priority for priority, cores in features.values() if cores == 1] + [training])
+    for name, (priority, cores) in features.items():
+        assert priority > training, name
+        if cores > 1:
+            assert priority > cores * narrow, (name, priority, cores, narrow)

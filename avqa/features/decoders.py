@@ -1,5 +1,6 @@
-"""Frame decoding with torchcodec (PyTorch's own video decoder, maintained; decord's last release is from 2021), on
-the CPU or on an NVIDIA GPU's hardware decoder: `features.decode.backend: torchcodec`.
+"""Decoding with torchcodec (PyTorch's own video decoder, maintained; decord's last release is from 2021), the
+default: frames on the CPU or on an NVIDIA GPU's hardware decoder (`features.decode.backend: torchcodec`), and the
+audio track in-process (`features.audio_backend: torchcodec`; decode_audio / torchcodec_audio, end of module).
 
 The contract is media.decode_frames' default (decord decoding every frame at full size, docs/decoding.md): for
 k < min(real seconds, T1) the uint8 RGB frame (H, W, 3) that starts nearest t = (k + 0.5) / fps (of two equally

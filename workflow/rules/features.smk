@@ -3,8 +3,12 @@
 
 # Feature and pooling jobs go before any training job: on 2 cores a waiting 2-thread extraction (or a pooling job
 # one training run needs) otherwise leaves a core idle behind the last training run (measured: 137 s and 220 s of
-# the default run). Training runs then start longest recipe first (W.train_priority, below this value).
-FEATURE_PRIORITY = 1000
+# the default run). Training runs then start longest recipe first (W.train_priority, below these values).
+# Snakemake starts the ready jobs whose summed priority is largest (its MILP scheduler), so a 2-thread feature job
+# must outrank two 1-thread ones: at 1000 each, two pooling jobs won both free cores, and a CLIP ViT shard then
+# waited behind 1-thread training runs until the end (measured: +100 s on the default run).
+FEATURE_PRIORITY = 1000                              # 1-thread feature jobs (pooling)
+WIDE_FEATURE_PRIORITY = 2 * FEATURE_PRIORITY + 1     # 2-thread feature jobs (extraction, question features)
 
 
 def synthetic_videos(wildcards):
@@ -42,7 +46,7 @@ rule extract:
         encoder=W.encoder_pattern(),  # the registered encoders writing one store
     params:
         spec=lambda wc: W.extract_spec(config, wc.encoder).to_json(),
-    priority: FEATURE_PRIORITY
+    priority: WIDE_FEATURE_PRIORITY
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
@@ -67,7 +71,7 @@ rule extract_vit:
         failures=P.shard_failures(encoder="clip_vit"),
     params:
         spec=W.extract_spec(config, "clip_vit").to_json(),
-    priority: FEATURE_PRIORITY
+    priority: WIDE_FEATURE_PRIORITY
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
@@ -112,7 +116,7 @@ rule questions:
         directory(P.questions()),
     params:
         spec=W.questions_spec(config).to_json(),
-    priority: FEATURE_PRIORITY
+    priority: WIDE_FEATURE_PRIORITY
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
@@ -133,7 +137,7 @@ rule questions_vit:
         directory(P.questions_vit()),
     params:
         spec=W.questions_vit_spec(config).to_json(),
-    priority: FEATURE_PRIORITY
+    priority: WIDE_FEATURE_PRIORITY
     threads: 2
     resources:
         gpu=W.gpu_jobs(config),
