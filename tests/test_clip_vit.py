@@ -81,8 +81,8 @@ def test_same_seed_same_features_other_seed_differs(model, features, images):
     torch.manual_seed(123)
     again = V.load_clip_vit("random", seed=0, device="cpu", backbone=BACKBONE)
     assert torch.equal(torch.rand(3), expected)                            # the global RNG is left alone
-    for a, b in zip(vit_frames(again, images[:1]), features):
-        assert torch.equal(a, b[:1])
+    for a, b in zip(vit_frames(again, images), features):     # the same batch: CPU kernels vary with its size
+        assert torch.equal(a, b)
     other = V.load_clip_vit("random", seed=1, device="cpu", backbone=BACKBONE)
     assert not torch.equal(other.visual.conv1.weight, model.visual.conv1.weight)
     assert not torch.equal(other.visual.transformer.resblocks[5].attn.in_proj_weight,
@@ -147,8 +147,8 @@ def test_local_checkpoint_round_trip(model, images, features, tmp_path):
     path = tmp_path / "vit_b32.pt"
     torch.save(model.state_dict(), path)
     loaded = V.load_clip_vit(str(path), seed=99, device="cpu", backbone=BACKBONE)
-    for a, b in zip(vit_frames(loaded, images[:1]), features):
-        assert torch.equal(a, b[:1])
+    for a, b in zip(vit_frames(loaded, images), features):
+        assert torch.equal(a, b)
 
 
 def test_missing_or_wrong_checkpoint_names_the_path(model, tmp_path):
