@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+EXTRAS = ("test", "torchcodec")     # what scripts/setup.sh installs: the tests and the default decoder
 
 
 def project_requirements(pyproject: Path, extras: list[str]) -> list[Requirement]:
@@ -73,7 +74,8 @@ def constraints_text(pinned: dict[str, str], extras: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--extras", nargs="*", default=["test"], help="optional-dependencies groups (default: test)")
+    parser.add_argument("--extras", nargs="*", default=list(EXTRAS),
+                        help=f"optional-dependencies groups (default: {' '.join(EXTRAS)})")
     parser.add_argument("--pyproject", type=Path, default=PYPROJECT)
     args = parser.parse_args(argv)
     pinned = installed_closure(project_requirements(args.pyproject, args.extras))

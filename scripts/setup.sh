@@ -15,9 +15,9 @@ if [ ! -f "$CONSTRAINTS" ]; then
   echo "setup.sh: no $CONSTRAINTS for $(python -V); the exact sets are $(echo constraints/py3*.txt) (docs/install.md)" >&2
   exit 1
 fi
-# torchcodec (the default frame decoder) is pinned where its build matches the constrained torch: 3.11 (torch 2.14.1,
-# torchcodec 0.17.0). On 3.12 (torch 2.11) install the torchcodec built for your torch, or set
-# features.decode.backend: decord (docs/install.md).
+# torchcodec (the default frame and audio decoder) is the torchcodec extra, installed where the constraints file
+# pins it: both files pin 0.17.0 (on 3.12 beside torch 2.11, tested there; docs/install.md). Without it, set
+# features.decode.backend: decord and features.audio_backend: ffmpeg.
 EXTRAS="test"
 if grep -q "^torchcodec==" "$CONSTRAINTS"; then EXTRAS="test,torchcodec"; fi
 python -m pip install -q -c "$CONSTRAINTS" -e ".[$EXTRAS]"

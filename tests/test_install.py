@@ -61,7 +61,7 @@ def test_constraints_pin_every_declared_dependency_inside_its_range(path):
     python = python_of(path)
     environment = default_environment() | {"python_version": python, "python_full_version": f"{python}.0",
                                            "extra": ""}
-    for req in freeze.project_requirements(ROOT / "pyproject.toml", ["test"]):
+    for req in freeze.project_requirements(ROOT / "pyproject.toml", list(freeze.EXTRAS)):
         if req.marker is not None and not req.marker.evaluate(environment):
             continue
         name = canonicalize_name(req.name)
@@ -108,7 +108,7 @@ def test_this_environment_is_the_pinned_set():
         pytest.skip(f"no {path.name}: this Python is not one scripts/setup.sh supports (3.11, 3.12)")
     freeze = load_freeze()
     installed = {name: Version(version) for name, version in
-                 freeze.installed_closure(freeze.project_requirements(ROOT / "pyproject.toml", ["test"])).items()}
+                 freeze.installed_closure(freeze.project_requirements(ROOT / "pyproject.toml", list(freeze.EXTRAS))).items()}
     pinned = pins(path)
     drifted = {name: (str(pinned.get(name)), str(version)) for name, version in installed.items()
                if pinned.get(name) != version}
