@@ -566,7 +566,8 @@ def curves_spec(config: dict, table: str) -> CurvesSpec:
 
 
 def attention_spec(config: dict) -> AttentionSpec:
-    return AttentionSpec(questions=config["attention_questions"])
+    return AttentionSpec(questions=config["attention_questions"],
+                         frame_backend=config["features"]["decode"]["backend"])
 
 
 def attention_inputs(config: dict, variant: str, seed: int | str) -> list[str]:

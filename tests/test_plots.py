@@ -13,7 +13,7 @@ from media_factory import make_video
 from run_fixtures import make_run, rows_of
 from training_fixtures import make_dataset, run_config
 
-from avqa.reporting.attention import centre_square, pick_questions, run_attention, segment_seconds
+from avqa.reporting.attention import centre_square, pick_questions, run_attention, segment_seconds, video_frames
 from avqa.cli import main
 from avqa.models import build_model
 from avqa.reporting.plots import accuracy_chart, read_table
@@ -129,7 +129,8 @@ def test_attention_picture_of_a_hand_made_tass_run(tmp_path, capsys):
     for video_id in test["video_id"].unique():
         make_video(videos / f"{video_id}.mp4", seconds=4, size=(96, 64))
     out = tmp_path / "plots/attention/tass_seed0.png"
-    assert main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec", '{"questions": 2}',
+    assert main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec",
+                 '{"questions": 2, "frame_backend": "torchcodec"}',
                  "--out", str(out)]) == 0
     assert "attention of 2 test questions" in capsys.readouterr().out
     _png(out)
@@ -140,7 +141,12 @@ def test_attention_picture_of_a_hand_made_tass_run(tmp_path, capsys):
         assert np.isclose(item.visual.sum(), 1) and np.isclose(item.audio.sum(), 1)
         assert np.isclose(item.joint.sum(), 1, atol=1e-5)       # one distribution over the 2T joint tokens
         assert item.question == f"q{item.question_id}" and item.answer.startswith("a")
+    shown = {backend: video_frames(videos, test["video_id"].iloc[0], [0, 3], 4, backend)
+             for backend in ("torchcodec", "decord")}               # the configured decoder: the same frames
+    assert all(np.array_equal(a, b) for a, b in zip(shown["torchcodec"], shown["decord"]))
+    assert shown["decord"][0].shape == (64, 64, 3)
     (videos / f"{test['video_id'].iloc[0]}.mp4").unlink()
     with pytest.raises(Exception, match="missing file"):
-        main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec", '{"questions": 3}',
+        main(["plot-attention", "--run", str(run), "--videos-dir", str(videos), "--spec",
+              '{"questions": 3, "frame_backend": "decord"}',
               "--out", str(out)])

@@ -68,7 +68,8 @@ def test_the_specs_carry_the_configs_values():
     syn = W.synthesize_spec(config)
     assert (syn.videos.train, syn.seconds, syn.instruments) == (120, 20, 8)        # instruments: schema default
     assert W.annotations_spec(config) == AnnotationsSpec(release="v1", drop_conflicting_duplicates=False)
-    assert W.attention_spec(config) == AttentionSpec(questions=config["attention_questions"])
+    assert W.attention_spec(config) == AttentionSpec(questions=config["attention_questions"],
+                                                     frame_backend=config["features"]["decode"]["backend"])
     assert W.pool_spec(config, "none-clip_vit") == PoolSpec(method="none", visual_encoder="clip_vit",
                                                             T=config["features"]["T1"])
     assert W.pool_spec(config, "stride") == PoolSpec(method="stride", visual_encoder="clip_rn50",

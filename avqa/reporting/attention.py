@@ -1,7 +1,8 @@
 """Attention pictures in the style of the paper's Fig. 6, for a few test questions of a trained TASS-Net run.
 
-`python -m avqa plot-attention --run results/runs/{exp}/tass/seed0 --videos-dir DIR --spec '{"questions": 3}'
- --out results/plots/attention/tass_seed0.png` (or `--config config.yaml`: its attention_questions)
+`python -m avqa plot-attention --run results/runs/{exp}/tass/seed0 --videos-dir DIR
+ --spec '{"questions": 3, "frame_backend": "torchcodec"}' --out results/plots/attention/tass_seed0.png`
+ (or `--config config.yaml`: its attention_questions and features.decode.backend)
 
 For each picked question: one frame per segment with the TSG+ spatial attention (7 x 7, upsampled) laid over
 it, and below them the JTG temporal attention over the T segments: visual, audio (each a distribution over T)
@@ -14,8 +15,8 @@ time. The attention comes from the run's model_best.pt in eval mode on the run's
 config names them), on the CPU.
 
 Frames: the frame shown for segment t is the one at the centre of second t*w + w//2 (w = T1 / T, the middle of
-the pooled window; second t*w for strided features), decoded with avqa.features.media.decode_frames from
-DIR/{video_id}.mp4. The 7 x 7 map covers CLIP's centre crop of the frame, so the frame is cut to its central
+the pooled window; second t*w for strided features), the exact centre frame from DIR/{video_id}.mp4, decoded
+by the spec's frame_backend (features.decode.backend). The 7 x 7 map covers CLIP's centre crop of the frame, so the frame is cut to its central
 square before the attention is drawn over it.
 """
 from __future__ import annotations
@@ -119,11 +120,14 @@ def run_attention(run_dir: str | Path, n_questions: int) -> tuple[list[QuestionA
     return result, dict(dataset.pooled_attrs)
 
 
-def video_frames(videos_dir: str | Path, video_id: str, seconds: list[int], T1: int) -> list[np.ndarray]:
-    """The central squares of the frames at the given seconds of DIR/{video_id}.mp4."""
-    from avqa.features.media import decode_frames
+def video_frames(videos_dir: str | Path, video_id: str, seconds: list[int], T1: int,
+                 backend: str = "torchcodec") -> list[np.ndarray]:
+    """The central squares of the frames at the given seconds of DIR/{video_id}.mp4, each the exact centre frame
+    of its second, decoded by features.decode.backend's decoder (both give the same frames, docs/decoding.md)."""
+    from avqa.features import decoders, media
 
-    frames = decode_frames(Path(videos_dir) / f"{video_id}.mp4", T1).data
+    decode = {"torchcodec": decoders.torchcodec_frames, "decord": media.decode_frames}[backend]
+    frames = decode(Path(videos_dir) / f"{video_id}.mp4", T1).data
     return [centre_square(frames[min(s, len(frames) - 1)]) for s in seconds]
 
 
@@ -170,7 +174,7 @@ def _cli(args: argparse.Namespace) -> None:
     items, attrs = run_attention(args.run, spec.questions)
     T1, T, method = int(attrs["T1"]), int(attrs["T"]), str(attrs.get("method", "avg"))
     seconds = segment_seconds(T1, T, method)
-    frames = [video_frames(args.videos_dir, item.video_id, seconds, T1) for item in items]
+    frames = [video_frames(args.videos_dir, item.video_id, seconds, T1, spec.frame_backend) for item in items]
     out = save_figure(attention_figure(items, frames), args.out)
     print(f"{out}: attention of {len(items)} test questions of {args.run}")
 
@@ -180,6 +184,6 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory (run_config.json, model_best.pt, predictions)")
     parser.add_argument("--videos-dir", required=True, help="folder of {video_id}.mp4 (the frames)")
-    add_spec_arguments(parser, "attention_questions: how many test questions")
+    add_spec_arguments(parser, "attention_questions: how many test questions; features.decode.backend")
     parser.add_argument("--out", required=True, help="figure path (.png or .svg)")
     parser.set_defaults(func=_cli)

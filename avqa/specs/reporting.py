@@ -55,7 +55,9 @@ class CurvesSpec(Spec):
 
 @spec
 class AttentionSpec(Spec):
-    """`python -m avqa plot-attention`: how many test questions of the run are drawn."""
+    """`python -m avqa plot-attention`: how many test questions of the run are drawn, and the frame decoder
+    (features.decode.backend) that shows their frames: each second's exact centre frame, as extraction saw it."""
 
     stage: ClassVar[str] = "plot-attention"
     questions: int
+    frame_backend: Literal["torchcodec", "decord"]
