@@ -552,7 +552,7 @@ def extraction_total(rows: list[dict]) -> tuple[float | None, str]:
     clip = [r for r in ok if r["part"] == "extraction" and r["setting"].startswith("clip_rn50")]
     vggish = [r for r in ok if r["part"] == "extraction" and r["setting"].startswith("vggish")]
     if clip and vggish:
-        best, audio = (min(rows, key=lambda r: r["projection_h"]) for rows in (clip, vggish))
+        best, audio = (min(group, key=lambda r: r["projection_h"]) for group in (clip, vggish))
         return best["projection_h"] + audio["projection_h"], f"{best['setting']} + {audio['setting']}"
     model = {r["setting"]: r for r in ok if r["part"] == "model"}
     host = [r for r in ok if r["part"] == "host decode"]

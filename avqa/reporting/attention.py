@@ -16,8 +16,8 @@ config names them), on the CPU.
 
 Frames: the frame shown for segment t is the one at the centre of second t*w + w//2 (w = T1 / T, the middle of
 the pooled window; second t*w for strided features), the exact centre frame from DIR/{video_id}.mp4, decoded
-by the spec's frame_backend (features.decode.backend). The 7 x 7 map covers CLIP's centre crop of the frame, so the frame is cut to its central
-square before the attention is drawn over it.
+by the spec's frame_backend (features.decode.backend). The 7 x 7 map covers CLIP's centre crop of the frame, so
+the frame is cut to its central square before the attention is drawn over it.
 """
 from __future__ import annotations
 
